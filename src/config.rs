@@ -1,0 +1,379 @@
+//! One typed `Config`: embedded defaults, a TOML file, environment variables and the command line,
+//! merged in that order, then checked so that a bad value fails at start with the key's name.
+
+use serde::{Deserialize, Serialize};
+use std::{fmt, path::Path};
+
+/// The whole server configuration. Every field documents its default and its trade-off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the shards listen on. Default `0.0.0.0`.
+    pub host: String,
+    /// TCP port for WebSocket clients and the REST API. Default 6001 (soketi and sockudo use it
+    /// too, so existing client configs work). 0 picks a free port (tests).
+    pub port: u16,
+    /// Connection shards, one glommio executor each. 0 (default) = the CPUs this process may run on.
+    pub shards: usize,
+    /// Pin shard i to CPU i. Default off: unpinned placement lets tests share a small machine.
+    pub pin: bool,
+    /// Seconds of client silence before the server pings it; sent to clients in
+    /// `connection_established`. Default 120 (Pusher's recommendation).
+    pub activity_timeout: u64,
+    /// Seconds to wait for any frame after a server ping before closing with 4201. Default 30.
+    pub pong_timeout: u64,
+    /// Largest client WebSocket message (after reassembly) in bytes. Default 65536; Pusher client
+    /// messages are small, and a cap keeps a hostile client from growing a buffer.
+    pub max_message_bytes: usize,
+    /// Bytes a connection may have queued for sending before it is closed with 4100 (over
+    /// capacity). Default 1 MiB: large enough for bursts, small enough that 10k slow readers
+    /// cannot hold more than 10 GiB.
+    pub outbound_queue_bytes: usize,
+    /// SO_SNDBUF for client sockets, in bytes. Default 0 = the kernel's autotuning. A small value
+    /// saves kernel memory on hosts with a million idle sockets (see tuning/).
+    pub socket_send_buffer: usize,
+    /// Capacity of each cross-shard ring, in messages. Default 1024. A full ring makes the
+    /// publisher wait; it never drops.
+    pub ring_capacity: usize,
+    /// io_uring registered memory per shard, bytes. Default 512 KiB: locked memory is scarce
+    /// (8 MiB per process on small hosts) and pushgate does no storage I/O.
+    pub io_memory: usize,
+    /// Milliseconds a shutdown waits for clients to take their 4200 close. Default 3000.
+    pub shutdown_grace_ms: u64,
+    /// Longest channel name. Default 164, Pusher's documented limit (prefixes included).
+    pub max_channel_name_len: usize,
+    /// The applications this server hosts. Default: one app `app-id` / `app-key` / `app-secret`.
+    pub apps: Vec<AppConfig>,
+}
+
+/// One Pusher application: credentials and its limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConfig {
+    /// The app id in REST paths (`/apps/{id}/events`).
+    pub id: String,
+    /// The public key clients connect with (`/app/{key}`) and REST requests carry (`auth_key`).
+    pub key: String,
+    /// The secret that signs REST requests and channel authorizations. Never sent anywhere.
+    pub secret: String,
+    /// Largest `data` of one published event, in bytes. Default 10240 (Pusher's 10 KB); above it
+    /// the REST API answers 413.
+    pub max_event_payload_bytes: usize,
+    /// Channels one publish may name. Default 100 (Pusher).
+    pub max_event_channels: usize,
+    /// Events in one `batch_events` call. Default 10 (Pusher).
+    pub max_batch_size: usize,
+    /// Longest event name. Default 200 (the SDKs' limit).
+    pub max_event_name_len: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "0.0.0.0".into(),
+            port: 6001,
+            shards: 0,
+            pin: false,
+            activity_timeout: 120,
+            pong_timeout: 30,
+            max_message_bytes: 64 * 1024,
+            outbound_queue_bytes: 1024 * 1024,
+            socket_send_buffer: 0,
+            ring_capacity: 1024,
+            io_memory: 512 * 1024,
+            shutdown_grace_ms: 3000,
+            max_channel_name_len: 164,
+            apps: vec![AppConfig::default()],
+        }
+    }
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            id: "app-id".into(),
+            key: "app-key".into(),
+            secret: "app-secret".into(),
+            max_event_payload_bytes: 10 * 1024,
+            max_event_channels: 100,
+            max_batch_size: 10,
+            max_event_name_len: 200,
+        }
+    }
+}
+
+/// A configuration problem, always naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl fmt::Display, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads a TOML file over the embedded defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: shown,
+            message,
+        })
+    }
+
+    /// Parses TOML text over the embedded defaults.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The embedded defaults as a commented TOML file.
+    pub fn default_toml() -> String {
+        let body = toml::to_string_pretty(&Config::default()).unwrap_or_default();
+        format!(
+            "# pushgate configuration: every key is optional; these are the embedded defaults.\n\
+             # Environment variables PUSHGATE_<KEY> (e.g. PUSHGATE_PORT) override this file,\n\
+             # and PUSHGATE_APP_ID / _KEY / _SECRET override the first app.\n\n{body}"
+        )
+    }
+
+    /// Applies `PUSHGATE_*` environment variables read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(var: &str, v: &str) -> Result<T, ConfigError> {
+            v.trim().parse().map_err(|_| ConfigError::Env {
+                var: var.into(),
+                message: format!("cannot parse {v:?}"),
+            })
+        }
+        if let Some(v) = get("PUSHGATE_HOST") {
+            self.host = v;
+        }
+        macro_rules! num {
+            ($var:literal, $field:ident) => {
+                if let Some(v) = get($var) {
+                    self.$field = parse($var, &v)?;
+                }
+            };
+        }
+        num!("PUSHGATE_PORT", port);
+        num!("PUSHGATE_SHARDS", shards);
+        num!("PUSHGATE_ACTIVITY_TIMEOUT", activity_timeout);
+        num!("PUSHGATE_PONG_TIMEOUT", pong_timeout);
+        num!("PUSHGATE_OUTBOUND_QUEUE_BYTES", outbound_queue_bytes);
+        num!("PUSHGATE_SOCKET_SEND_BUFFER", socket_send_buffer);
+        if let Some(v) = get("PUSHGATE_PIN") {
+            self.pin = parse("PUSHGATE_PIN", &v)?;
+        }
+        if let Some(app) = self.apps.first_mut() {
+            if let Some(v) = get("PUSHGATE_APP_ID") {
+                app.id = v;
+            }
+            if let Some(v) = get("PUSHGATE_APP_KEY") {
+                app.key = v;
+            }
+            if let Some(v) = get("PUSHGATE_APP_SECRET") {
+                app.secret = v;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every value; the first problem found is returned with its key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.host.parse::<std::net::IpAddr>().is_err() {
+            return Err(invalid(
+                "host",
+                format!("{:?} is not an IP address", self.host),
+            ));
+        }
+        if self.shards > 1024 {
+            return Err(invalid("shards", "at most 1024"));
+        }
+        let positive = [
+            ("activity_timeout", self.activity_timeout as usize),
+            ("pong_timeout", self.pong_timeout as usize),
+            ("max_message_bytes", self.max_message_bytes),
+            ("outbound_queue_bytes", self.outbound_queue_bytes),
+            ("ring_capacity", self.ring_capacity),
+            ("max_channel_name_len", self.max_channel_name_len),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if self.io_memory < 64 * 1024 {
+            return Err(invalid("io_memory", "at least 65536 (glommio's minimum)"));
+        }
+        if self.apps.is_empty() {
+            return Err(invalid("apps", "at least one app is needed"));
+        }
+        if self.apps.len() > usize::from(u16::MAX) {
+            return Err(invalid("apps", "too many apps"));
+        }
+        for (i, app) in self.apps.iter().enumerate() {
+            app.check(i)?;
+            for (j, other) in self.apps[..i].iter().enumerate() {
+                if other.id == app.id {
+                    return Err(invalid(
+                        format!("apps[{i}].id"),
+                        format!("same id as apps[{j}]"),
+                    ));
+                }
+                if other.key == app.key {
+                    return Err(invalid(
+                        format!("apps[{i}].key"),
+                        format!("same key as apps[{j}]"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The app whose public key is `key`, with its index.
+    pub fn app_by_key(&self, key: &str) -> Option<(u16, &AppConfig)> {
+        let i = self.apps.iter().position(|a| a.key == key)?;
+        Some((i as u16, &self.apps[i]))
+    }
+
+    /// The app whose id is `id`, with its index.
+    pub fn app_by_id(&self, id: &str) -> Option<(u16, &AppConfig)> {
+        let i = self.apps.iter().position(|a| a.id == id)?;
+        Some((i as u16, &self.apps[i]))
+    }
+}
+
+impl AppConfig {
+    fn check(&self, i: usize) -> Result<(), ConfigError> {
+        let text = [
+            ("id", &self.id),
+            ("key", &self.key),
+            ("secret", &self.secret),
+        ];
+        for (name, value) in text {
+            if value.is_empty() {
+                return Err(invalid(format!("apps[{i}].{name}"), "must not be empty"));
+            }
+        }
+        if self.key.contains(['/', '?', '#']) {
+            return Err(invalid(
+                format!("apps[{i}].key"),
+                "must not contain '/', '?' or '#'",
+            ));
+        }
+        let positive = [
+            ("max_event_payload_bytes", self.max_event_payload_bytes),
+            ("max_event_channels", self.max_event_channels),
+            ("max_batch_size", self.max_batch_size),
+            ("max_event_name_len", self.max_event_name_len),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(invalid(
+                    format!("apps[{i}].{name}"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_soketi_credentials() {
+        let c = Config::default();
+        c.check().expect("defaults are valid");
+        assert_eq!(c.port, 6001);
+        assert_eq!(c.apps[0].id, "app-id");
+        assert_eq!(c.apps[0].key, "app-key");
+        assert_eq!(c.apps[0].secret, "app-secret");
+    }
+
+    #[test]
+    fn printed_defaults_parse_back_to_defaults() {
+        let text = Config::default_toml();
+        assert_eq!(Config::from_toml(&text).expect("parses"), Config::default());
+    }
+
+    #[test]
+    fn file_overrides_and_keeps_other_defaults() {
+        let c = Config::from_toml(
+            "port = 7000\n[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\n\
+             [[apps]]\nid = \"b\"\nkey = \"k2\"\nsecret = \"s2\"\nmax_batch_size = 3\n",
+        )
+        .expect("parses");
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.activity_timeout, 120);
+        assert_eq!(c.apps.len(), 2);
+        assert_eq!(c.apps[1].max_batch_size, 3);
+        assert_eq!(c.apps[0].max_event_payload_bytes, 10240);
+        c.check().expect("valid");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("prot = 1").expect_err("unknown key");
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let mut c = Config::default();
+        c.apps.push(AppConfig {
+            id: "other".into(),
+            ..AppConfig::default()
+        });
+        let err = c.check().expect_err("duplicate key").to_string();
+        assert!(err.contains("apps[1].key"), "{err}");
+
+        let mut c = Config::default();
+        c.apps[0].secret.clear();
+        assert!(c
+            .check()
+            .expect_err("empty")
+            .to_string()
+            .contains("apps[0].secret"));
+
+        let mut c = Config::default();
+        c.host = "not an ip".into();
+        assert!(c.check().expect_err("host").to_string().contains("`host`"));
+    }
+
+    #[test]
+    fn env_overrides_port_and_first_app() {
+        let mut c = Config::default();
+        let env = |k: &str| match k {
+            "PUSHGATE_PORT" => Some("7001".to_string()),
+            "PUSHGATE_APP_SECRET" => Some("s3cret".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).expect("applies");
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.apps[0].secret, "s3cret");
+        let bad = |k: &str| (k == "PUSHGATE_PORT").then(|| "x".to_string());
+        let err = c.apply_env(bad).expect_err("bad port").to_string();
+        assert!(err.contains("PUSHGATE_PORT"), "{err}");
+    }
+}

@@ -1,0 +1,275 @@
+//! The task that drives one WebSocket connection. One task per connection polls both
+//! directions: it drains the outbound queue with vectored writes (all queued frames in as few
+//! syscalls as possible, once per wake-up however many publications arrived), reads into the
+//! shard's shared buffer, and hands complete messages to the dialect.
+
+use super::{queue::Frame, sys, ConnKey};
+use crate::{
+    error::CloseCode,
+    shard::Shard,
+    ws::frame::{self, FrameError, Reassembly},
+};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use glommio::net::TcpStream;
+use std::{
+    future::poll_fn,
+    io::{self, IoSlice},
+    net::Shutdown,
+    os::fd::AsRawFd,
+    pin::Pin,
+    rc::Rc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+/// Frames gathered into one `sendmsg`.
+const MAX_IOVECS: usize = 64;
+/// Read-and-dispatch rounds before the task yields to others.
+const BUDGET: usize = 16;
+/// How long a closing connection may take to flush and hang up.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// What a dialect does with a complete client message.
+pub type OnMessage = fn(&Shard, ConnKey, frame::Message<'_>) -> Result<(), CloseCode>;
+
+/// Why the connection's loop ended.
+enum Exit {
+    /// We sent a close frame (ours or an answer to the client's).
+    Closed,
+    /// The peer vanished or the socket failed.
+    Gone,
+}
+
+struct Driver {
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    key: ConnKey,
+    on_message: OnMessage,
+    /// Bytes of an incomplete frame; empty (unallocated) between frames.
+    pending: Vec<u8>,
+    reassembly: Reassembly,
+    close_sent: bool,
+}
+
+/// Runs an accepted, registered connection until it closes, then removes it from the shard.
+pub async fn run(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    key: ConnKey,
+    first_bytes: Vec<u8>,
+    on_message: OnMessage,
+) {
+    let mut driver = Driver {
+        shard: shard.clone(),
+        stream,
+        key,
+        on_message,
+        pending: Vec::new(),
+        reassembly: Reassembly::default(),
+        close_sent: false,
+    };
+    let mut first_bytes = first_bytes;
+    if !first_bytes.is_empty() {
+        if let Err(code) = driver.on_bytes(&mut first_bytes) {
+            driver.request_close(code);
+        }
+    }
+    drop(first_bytes);
+    let exit = poll_fn(|cx| driver.poll(cx)).await;
+    shard.remove_conn(key);
+    if let Exit::Closed = exit {
+        Box::pin(linger(driver.stream)).await;
+    }
+}
+
+impl Driver {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
+        for _ in 0..BUDGET {
+            if self.abandoned() {
+                return Poll::Ready(Exit::Gone);
+            }
+            self.start_close_if_asked();
+            match self.poll_flush(cx) {
+                Poll::Ready(Err(_)) => return Poll::Ready(Exit::Gone),
+                Poll::Ready(Ok(())) if self.close_sent => return Poll::Ready(Exit::Closed),
+                _ => {}
+            }
+            if self.close_sent {
+                return Poll::Pending;
+            }
+            match self.poll_read(cx) {
+                Poll::Ready(Ok(true)) => continue,
+                Poll::Ready(Ok(false)) | Poll::Ready(Err(_)) => return Poll::Ready(Exit::Gone),
+                Poll::Pending => {}
+            }
+            let mut state = self.shard.state.borrow_mut();
+            if let Some(conn) = state.conns.get_mut(self.key.index()) {
+                if conn.out.is_empty() && conn.closing.is_none() {
+                    conn.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// If the shard asked this connection to close, queue the close frame once.
+    fn start_close_if_asked(&mut self) {
+        if self.close_sent {
+            return;
+        }
+        let mut state = self.shard.state.borrow_mut();
+        let Some(conn) = state.conns.get_mut(self.key.index()) else {
+            return;
+        };
+        if let Some(code) = conn.closing {
+            conn.out
+                .push_unbounded(Frame::new(frame::close(code.code(), code.reason())));
+            self.close_sent = true;
+        }
+    }
+
+    fn abandoned(&self) -> bool {
+        let state = self.shard.state.borrow();
+        state
+            .conns
+            .get(self.key.index())
+            .is_none_or(|c| c.abandoned)
+    }
+
+    fn request_close(&mut self, code: CloseCode) {
+        if let Some(conn) = self
+            .shard
+            .state
+            .borrow_mut()
+            .conns
+            .get_mut(self.key.index())
+        {
+            conn.closing.get_or_insert(code);
+        }
+    }
+
+    /// Writes queued frames until the queue is empty (Ready) or the socket is full (Pending).
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let fd = self.stream.as_raw_fd();
+        let mut state = self.shard.state.borrow_mut();
+        let state = &mut *state;
+        let Some(conn) = state.conns.get_mut(self.key.index()) else {
+            return Poll::Ready(Ok(()));
+        };
+        loop {
+            if conn.out.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = conn.out.gather(&mut slices);
+            let sent = match sys::send_vectored(fd, &slices[..n]) {
+                Ok(sent) => sent,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Register for writability through glommio; it may also write.
+                    let front = conn.out.front().unwrap_or_default();
+                    match Pin::new(&mut self.stream).poll_write(cx, front) {
+                        Poll::Ready(Ok(sent)) => sent,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
+            state.stats.writes += 1;
+            state.stats.bytes_out += sent as u64;
+            conn.out.advance(sent);
+        }
+    }
+
+    /// Reads once into the shard's buffer and dispatches what completed. Ok(false) on EOF.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let shard = self.shard.clone();
+        let mut scratch = shard.scratch.borrow_mut();
+        let n = match Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]) {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        if n == 0 {
+            return Poll::Ready(Ok(false));
+        }
+        if let Err(code) = self.on_bytes(&mut scratch[..n]) {
+            self.request_close(code);
+        }
+        Poll::Ready(Ok(true))
+    }
+
+    fn on_bytes(&mut self, data: &mut [u8]) -> Result<(), CloseCode> {
+        {
+            let now = self.shard.now();
+            let mut state = self.shard.state.borrow_mut();
+            if let Some(conn) = state.conns.get_mut(self.key.index()) {
+                conn.last_seen = now;
+                conn.ping_sent = 0;
+            }
+        }
+        if self.pending.is_empty() {
+            let used = self.consume(data)?;
+            self.pending.extend_from_slice(&data[used..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.pending);
+            buf.extend_from_slice(data);
+            let used = self.consume(&mut buf)?;
+            buf.drain(..used);
+            if !buf.is_empty() {
+                self.pending = buf;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes and dispatches every complete frame in `buf`; returns the bytes consumed.
+    fn consume(&mut self, buf: &mut [u8]) -> Result<usize, CloseCode> {
+        let max = self.shard.config.max_message_bytes;
+        let mut used = 0;
+        loop {
+            match frame::decode(&mut buf[used..], &mut self.reassembly, max) {
+                Ok(None) => break,
+                Ok(Some((n, message))) => {
+                    used += n;
+                    if let Some(message) = message {
+                        (self.on_message)(&self.shard, self.key, message)?;
+                    }
+                }
+                Err(FrameError::TooBig) => return Err(CloseCode::TooBig),
+                Err(_) => return Err(CloseCode::ProtocolError),
+            }
+        }
+        self.reassembly.release();
+        Ok(used)
+    }
+}
+
+/// Refuses a freshly upgraded connection: the 101 answer, a `pusher:error`, a close frame.
+pub async fn refuse(mut stream: TcpStream, response: &[u8], error: &[u8], code: CloseCode) {
+    let mut bytes = response.to_vec();
+    bytes.extend_from_slice(&frame::text(error));
+    bytes.extend_from_slice(&frame::close(code.code(), code.reason()));
+    if stream.write_all(&bytes).await.is_ok() {
+        linger(stream).await;
+    }
+}
+
+/// After our close frame: stop writing, drain what the client still sends until it hangs up
+/// (or `LINGER` passes), so the kernel does not reset the connection under unread data.
+pub async fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write).await;
+    let _ = glommio::timer::timeout(LINGER, async move {
+        let mut sink = [0u8; 256];
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(())
+    })
+    .await;
+}

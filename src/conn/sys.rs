@@ -1,0 +1,64 @@
+//! The two raw socket calls glommio's stream does not offer: a vectored non-blocking send (the
+//! write half of write coalescing: glommio writes one buffer at a time) and SO_SNDBUF.
+
+use std::{io, io::IoSlice, os::fd::RawFd};
+
+/// Sends `slices` in one `sendmsg(MSG_DONTWAIT | MSG_NOSIGNAL)`; `WouldBlock` when the socket
+/// buffer is full.
+pub fn send_vectored(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: msghdr is a plain C struct for which all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is ABI-compatible with iovec on Unix (documented by std); sendmsg only reads it.
+    msg.msg_iov = slices.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = slices.len() as _;
+    // SAFETY: `msg` points at `slices`, which outlive the call; the kernel does not keep them.
+    let sent = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if sent < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(sent as usize)
+    }
+}
+
+/// Sets SO_SNDBUF (the kernel doubles it for bookkeeping).
+pub fn set_send_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `value` lives across the call and its size is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{io::Read, os::fd::AsRawFd};
+
+    #[test]
+    fn several_slices_in_one_call() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client = std::net::TcpStream::connect(addr).expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        let parts = [
+            IoSlice::new(b"ab"),
+            IoSlice::new(b"cde"),
+            IoSlice::new(b"f"),
+        ];
+        assert_eq!(send_vectored(client.as_raw_fd(), &parts).expect("send"), 6);
+        let mut got = [0u8; 6];
+        server.read_exact(&mut got).expect("read");
+        assert_eq!(&got, b"abcdef");
+    }
+}

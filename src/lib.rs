@@ -1,0 +1,29 @@
+//! pushgate: a WebSocket push gateway, thread-per-core on io_uring (glommio).
+//!
+//! # Layout
+//!
+//! - [`config`]: one typed `Config`; embedded defaults, TOML file, environment; checked at start.
+//! - [`error`]: the close-code catalog and what each code asks a client to do.
+//! - [`runtime`]: resolve the address, build the ring mesh, start the shards, shut down.
+//! - [`shard`]: a shard owns its connection slab, topic index and ring ends; accept loop.
+//! - [`conn`]: a connection's slab entry, bounded outbound queue, and the task driving its socket.
+//! - [`ws`]: WebSocket handshake and frames over tungstenite; no runtime, no I/O.
+//! - [`dialect`]: protocols at the edge (Pusher): frames <-> engine operations, no I/O.
+//! - [`topic`]: the local topic index, topic -> local subscribers.
+//! - [`bus`]: the cross-shard message enum and the mesh of SPSC rings.
+//! - [`fanout`]: encode once, enqueue the same bytes to every subscriber on every shard.
+//! - [`http`]: the REST API (hyper) on the client port, with request signing.
+//! - [`metrics`]: per-shard counters merged on scrape.
+
+pub mod bus;
+pub mod config;
+pub mod conn;
+pub mod dialect;
+pub mod error;
+pub mod fanout;
+pub mod http;
+pub mod metrics;
+pub mod runtime;
+pub mod shard;
+pub mod topic;
+pub mod ws;

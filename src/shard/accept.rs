@@ -1,0 +1,117 @@
+//! The accept loop and the opening of each connection: read the first request head, then either
+//! run a WebSocket dialect or hand the connection to the REST server.
+
+use super::Shard;
+use crate::{
+    conn::{driver, sys},
+    dialect::pusher::{outbound, session, url},
+    error::CloseCode,
+    http,
+    ws::handshake::{self, Opening, Upgrade},
+};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use std::{os::fd::AsRawFd, rc::Rc, time::Duration};
+
+/// How long a client may take to send its first request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections until the shard shuts down; each runs as its own task.
+pub async fn serve_listener(shard: Rc<Shard>, listener: TcpListener) {
+    while !shard.shutting_down.get() {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(open(shard.clone(), stream)).detach();
+            }
+            Err(e) => {
+                // EMFILE and friends: say so and give closing sockets a moment.
+                tracing::warn!(shard = shard.id(), "accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn open(shard: Rc<Shard>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    if shard.config.socket_send_buffer > 0 {
+        let _ = sys::set_send_buffer(stream.as_raw_fd(), shard.config.socket_send_buffer);
+    }
+    let head = glommio::timer::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await;
+    let (head, opening, len) = match head {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!("no request head: {e}");
+            return;
+        }
+    };
+    match opening {
+        Opening::Upgrade(upgrade) => {
+            let rest = head[len..].to_vec();
+            drop(head);
+            Box::pin(open_websocket(shard, stream, upgrade, rest)).await;
+        }
+        Opening::BadUpgrade(why) => {
+            let _ = stream
+                .write_all(&handshake::http_error("400 Bad Request", why))
+                .await;
+        }
+        Opening::Http => Box::pin(http::serve(shard, stream, head)).await,
+    }
+}
+
+/// Reads until a complete request head; the buffer may hold bytes past it.
+async fn read_head(stream: &mut TcpStream) -> glommio::Result<(Vec<u8>, Opening, usize), ()> {
+    let mut buf = vec![0u8; 1024];
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            buf.resize((buf.len() * 2).min(handshake::MAX_HEAD), 0);
+        }
+        let n = stream.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        filled += n;
+        match handshake::read_opening(&buf[..filled]) {
+            Ok(Some((opening, len))) => {
+                buf.truncate(filled);
+                return Ok((buf, opening, len));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let answer = handshake::http_error("400 Bad Request", &e.to_string());
+                let _ = stream.write_all(&answer).await;
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e).into());
+            }
+        }
+    }
+}
+
+/// Routes an upgrade to the Pusher dialect, or refuses it with the matching close code.
+async fn open_websocket(shard: Rc<Shard>, mut stream: TcpStream, up: Upgrade, rest: Vec<u8>) {
+    let refusal = match url::app_key(&up.path) {
+        None => Err(CloseCode::PathNotFound),
+        Some(key) => match shard.config.app_by_key(key) {
+            None => Err(CloseCode::AppNotFound),
+            Some((app, _)) => url::check_protocol(&up.query).map(|_| app),
+        },
+    };
+    let app = match refusal {
+        Ok(app) => app,
+        Err(code) => {
+            let error = outbound::error(Some(code.code()), code.reason());
+            return driver::refuse(stream, &up.response, &error, code).await;
+        }
+    };
+    if shard.shutting_down.get() {
+        let error = outbound::error(Some(4200), CloseCode::Reconnect.reason());
+        return driver::refuse(stream, &up.response, &error, CloseCode::Reconnect).await;
+    }
+    if stream.write_all(&up.response).await.is_err() {
+        return;
+    }
+    let (key, socket_id) = shard.add_conn(app);
+    session::open(&shard, key, &socket_id.to_string());
+    driver::run(shard, stream, key, rest, session::on_message).await;
+}
