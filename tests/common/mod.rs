@@ -1,0 +1,347 @@
+//! Shared end-to-end harness: starts the real `pushgate` binary on 127.0.0.1 port 0 with a
+//! config file, and talks to it with a real WebSocket client (tungstenite) and a real HTTP
+//! client (ureq) that signs requests the way the Pusher SDKs do.
+
+#![allow(dead_code)]
+
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpStream,
+    process::{Child, Command, Stdio},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tungstenite::{protocol::frame::coding::CloseCode, stream::MaybeTlsStream, Message, WebSocket};
+
+pub const KEY: &str = "app-key";
+pub const SECRET: &str = "app-secret";
+pub const APP_ID: &str = "app-id";
+
+/// A running server process, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub shards: usize,
+    _config: tempfile_path::TempPath,
+}
+
+mod tempfile_path {
+    /// A file removed on drop.
+    pub struct TempPath(pub std::path::PathBuf);
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+impl Server {
+    /// Starts the server with extra TOML config and `shards` shards.
+    pub fn start(extra_toml: &str, shards: usize) -> Server {
+        let path = std::env::temp_dir().join(format!(
+            "pushgate-test-{}-{}.toml",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::write(&path, extra_toml).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pushgate"))
+            .args(["--config", path.to_str().expect("utf8 path")])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--shards",
+                &shards.to_string(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn pushgate");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read ready line");
+        assert!(
+            line.contains("listening on"),
+            "unexpected first line: {line:?}"
+        );
+        let port = line
+            .split_whitespace()
+            .find_map(|w| w.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+            .expect("port in ready line");
+        Server {
+            child,
+            port,
+            shards,
+            _config: tempfile_path::TempPath(path),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// A connected, handshaken Pusher client on `/app/app-key?protocol=7`.
+    pub fn client(&self) -> Client {
+        Client::connect(
+            self,
+            &format!("/app/{KEY}?protocol=7&client=test&version=1"),
+        )
+        .expect("pusher client connects")
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// Signed POST of `body` to `/apps/app-id/{action}`; returns (status, JSON body).
+    pub fn post(&self, action: &str, body: &Value) -> (u16, Value) {
+        let body = body.to_string();
+        let path = format!("/apps/{APP_ID}/{action}");
+        let query = sign("POST", &path, &body, KEY, SECRET, now());
+        self.post_raw(&format!("{path}?{query}"), &body)
+    }
+
+    /// POST with a ready-made path and query.
+    pub fn post_raw(&self, path_and_query: &str, body: &str) -> (u16, Value) {
+        let url = format!("http://127.0.0.1:{}{}", self.port, path_and_query);
+        let agent = agent();
+        let mut reply = agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(body)
+            .expect("http request");
+        let status = reply.status().as_u16();
+        let text = reply.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GET; returns (status, body text).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let url = format!("http://127.0.0.1:{}{}", self.port, path);
+        let mut reply = agent().get(&url).call().expect("http request");
+        (
+            reply.status().as_u16(),
+            reply.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    /// A metric's value from `/metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("pushgate_{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} missing in {text}"))
+    }
+
+    /// Triggers one event; asserts 200.
+    pub fn trigger(&self, channel: &str, event: &str, data: &str) {
+        let (status, body) = self.post(
+            "events",
+            &json!({"name": event, "channel": channel, "data": data}),
+        );
+        assert_eq!(status, 200, "trigger failed: {body}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn rand_suffix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The signed query string for a request, as the Pusher SDKs build it.
+pub fn sign(
+    method: &str,
+    path: &str,
+    body: &str,
+    key: &str,
+    secret: &str,
+    timestamp: i64,
+) -> String {
+    let mut params = vec![
+        ("auth_key".to_string(), key.to_string()),
+        ("auth_timestamp".to_string(), timestamp.to_string()),
+        ("auth_version".to_string(), "1.0".to_string()),
+    ];
+    if !body.is_empty() {
+        params.push((
+            "body_md5".to_string(),
+            hex::encode(Md5::digest(body.as_bytes())),
+        ));
+    }
+    params.sort();
+    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let query = query.join("&");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
+    mac.update(format!("{method}\n{path}\n{query}").as_bytes());
+    format!(
+        "{query}&auth_signature={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// A WebSocket client speaking Pusher.
+pub struct Client {
+    pub ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    pub socket_id: String,
+}
+
+impl Client {
+    /// Connects and reads `pusher:connection_established`.
+    pub fn connect(server: &Server, path: &str) -> Result<Client, String> {
+        let stream = TcpStream::connect(("127.0.0.1", server.port)).map_err(|e| e.to_string())?;
+        Client::over(server, path, stream)
+    }
+
+    /// Connects over a prepared socket (e.g. with a small receive buffer).
+    pub fn over(server: &Server, path: &str, stream: TcpStream) -> Result<Client, String> {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let (ws, _) = tungstenite::client::client(server.url(path), MaybeTlsStream::Plain(stream))
+            .map_err(|e| e.to_string())?;
+        let mut client = Client {
+            ws,
+            socket_id: String::new(),
+        };
+        let hello = client.recv();
+        if hello["event"] != "pusher:connection_established" {
+            return Err(format!("expected connection_established, got {hello}"));
+        }
+        let data: Value = serde_json::from_str(hello["data"].as_str().ok_or("data not a string")?)
+            .map_err(|e| e.to_string())?;
+        client.socket_id = data["socket_id"]
+            .as_str()
+            .ok_or("no socket_id")?
+            .to_string();
+        Ok(client)
+    }
+
+    /// The shard this connection landed on, from its socket id.
+    pub fn shard(&self, shards: usize) -> usize {
+        let low: u64 = self
+            .socket_id
+            .split('.')
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .expect("id");
+        (low % shards as u64) as usize
+    }
+
+    pub fn send(&mut self, value: Value) {
+        self.ws
+            .send(Message::text(value.to_string()))
+            .expect("send");
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).expect("send");
+    }
+
+    /// The next JSON text message (answers nothing itself). Panics on timeout or close.
+    pub fn recv(&mut self) -> Value {
+        loop {
+            match self.ws.read().expect("read message") {
+                Message::Text(text) => return serde_json::from_str(&text).expect("json"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected message {other:?}"),
+            }
+        }
+    }
+
+    /// The next message within `timeout`, or None if nothing came.
+    pub fn try_recv(&mut self, timeout: Duration) -> Option<Value> {
+        self.set_timeout(timeout);
+        let got = match self.ws.read() {
+            Ok(Message::Text(text)) => serde_json::from_str(&text).ok(),
+            _ => None,
+        };
+        self.set_timeout(Duration::from_secs(10));
+        got
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        if let MaybeTlsStream::Plain(s) = self.ws.get_mut() {
+            let _ = s.set_read_timeout(Some(timeout));
+        }
+    }
+
+    /// Subscribes and waits for `subscription_succeeded`.
+    pub fn subscribe(&mut self, channel: &str) {
+        self.send(json!({"event": "pusher:subscribe", "data": {"channel": channel}}));
+        let reply = self.recv();
+        assert_eq!(
+            reply["event"], "pusher_internal:subscription_succeeded",
+            "{reply}"
+        );
+        assert_eq!(reply["channel"], channel);
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Round trip through the server, so everything queued before it has arrived.
+    pub fn sync(&mut self) {
+        self.send(json!({"event": "pusher:ping", "data": {}}));
+        loop {
+            let v = self.recv();
+            if v["event"] == "pusher:pong" {
+                return;
+            }
+        }
+    }
+}
+
+/// Expected close code, for readable assertions.
+pub fn code(c: CloseCode) -> u16 {
+    u16::from(c)
+}

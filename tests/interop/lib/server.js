@@ -1,0 +1,210 @@
+'use strict';
+// Starts and stops the pushgate binary, and builds pusher-js clients and
+// `pusher` server-SDK instances that point at it.
+
+const { spawn } = require('node:child_process');
+const net = require('node:net');
+const path = require('node:path');
+const fs = require('node:fs');
+
+const PusherClient = require('pusher-js');
+const PusherServer = require('pusher');
+
+const HOST = '127.0.0.1';
+const APP_ID = 'app-id';
+const APP_KEY = 'app-key';
+const APP_SECRET = 'app-secret';
+
+const READY_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+const MAX_LOG_CHARS = 64 * 1024;
+
+function binaryPath() {
+  return process.env.PUSHGATE_BIN
+    ? path.resolve(process.env.PUSHGATE_BIN)
+    : path.resolve(__dirname, '..', '..', '..', 'target', 'release', 'pushgate');
+}
+
+/** Asks the kernel for a free TCP port on 127.0.0.1, then releases it. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close((err) => (err ? reject(err) : resolve(port)));
+    });
+  });
+}
+
+function tail(s, n = 4000) {
+  return s.length > n ? '...' + s.slice(-n) : s;
+}
+
+/**
+ * Spawns `pushgate --host 127.0.0.1 --port <free> --shards <shards>` and waits
+ * for a stdout line containing "listening on".
+ * Resolves to { host, port, proc, stop(), stdout(), stderr() }.
+ */
+async function startServer({ shards = 2, extraArgs = [] } = {}) {
+  const bin = binaryPath();
+  if (!fs.existsSync(bin)) {
+    throw new Error(
+      `pushgate binary not found at ${bin} (set PUSHGATE_BIN to the server binary)`
+    );
+  }
+  const port = await freePort();
+  const args = ['--host', HOST, '--port', String(port), '--shards', String(shards), ...extraArgs];
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+
+  let out = '';
+  let err = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  // Keep draining both pipes for the whole life of the process so that the
+  // server can never block on a full pipe.
+  proc.stderr.on('data', (d) => {
+    err = (err + d).slice(-MAX_LOG_CHARS);
+  });
+
+  let exited = null; // { code, signal } once the process has exited
+  const exitPromise = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve(exited);
+    });
+  });
+
+  const describe = () =>
+    `command: ${bin} ${args.join(' ')}\n` +
+    `--- server stdout ---\n${tail(out) || '(empty)'}\n` +
+    `--- server stderr ---\n${tail(err) || '(empty)'}`;
+
+  await new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (e) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (e) reject(e);
+      else resolve();
+    };
+    const timer = setTimeout(() => {
+      finish(
+        new Error(
+          `pushgate did not print "listening on" within ${READY_TIMEOUT_MS} ms\n${describe()}`
+        )
+      );
+    }, READY_TIMEOUT_MS);
+    proc.stdout.on('data', (d) => {
+      out = (out + d).slice(-MAX_LOG_CHARS);
+      if (out.split('\n').some((line) => line.includes('listening on'))) finish();
+    });
+    proc.on('error', (e) => finish(new Error(`failed to spawn pushgate: ${e.message}\n${describe()}`)));
+    exitPromise.then(({ code, signal }) =>
+      finish(
+        new Error(
+          `pushgate exited before it was ready (code ${code}, signal ${signal})\n${describe()}`
+        )
+      )
+    );
+  }).catch(async (e) => {
+    if (!exited) {
+      proc.kill('SIGKILL');
+      await exitPromise;
+    }
+    throw e;
+  });
+
+  async function stop() {
+    if (exited) return { ...exited, forced: false };
+    proc.kill('SIGTERM');
+    let timer;
+    const timedOut = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(null), STOP_TIMEOUT_MS);
+    });
+    const res = await Promise.race([exitPromise, timedOut]);
+    clearTimeout(timer);
+    if (res) return { ...res, forced: false };
+    proc.kill('SIGKILL');
+    return { ...(await exitPromise), forced: true };
+  }
+
+  return {
+    host: HOST,
+    port,
+    proc,
+    stop,
+    stdout: () => out,
+    stderr: () => err,
+    describe,
+    exited: () => exited,
+  };
+}
+
+// Every client made by makeClient, so that a suite can disconnect them all
+// (a connected or reconnecting pusher-js client keeps node alive).
+const clients = new Set();
+
+/** A pusher-js (Node build) client connected to the server over plain ws. */
+function makeClient(server, opts = {}) {
+  const client = new PusherClient(APP_KEY, {
+    cluster: 'mt1',
+    wsHost: server.host,
+    wsPort: server.port,
+    wssPort: server.port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    disableStats: true,
+    ...opts,
+  });
+  // Remember connection errors, for diagnostics in failure messages.
+  client.__errors = [];
+  client.connection.bind('error', (e) => {
+    client.__errors.push(e);
+  });
+  clients.add(client);
+  return client;
+}
+
+function disconnectClient(client) {
+  try {
+    client.disconnect();
+  } catch (_) {
+    // ignore: disconnect must never make cleanup fail
+  }
+  clients.delete(client);
+}
+
+function disconnectAll() {
+  for (const c of [...clients]) disconnectClient(c);
+}
+
+/** An instance of the official `pusher` server SDK pointing at the server. */
+function makeSdk(server, opts = {}) {
+  return new PusherServer({
+    appId: APP_ID,
+    key: APP_KEY,
+    secret: APP_SECRET,
+    host: server.host,
+    port: server.port,
+    useTLS: false,
+    timeout: 3000,
+    ...opts,
+  });
+}
+
+module.exports = {
+  APP_ID,
+  APP_KEY,
+  APP_SECRET,
+  HOST,
+  binaryPath,
+  freePort,
+  startServer,
+  makeClient,
+  makeSdk,
+  disconnectClient,
+  disconnectAll,
+};

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the pusher-js / pusher SDK interop suite against the pushgate binary.
+# PUSHGATE_BIN selects the binary (default: ../../target/release/pushgate).
+set -euo pipefail
+# A relative PUSHGATE_BIN is taken relative to the caller's directory.
+if [ -n "${PUSHGATE_BIN:-}" ]; then
+  dir="$(cd "$(dirname "$PUSHGATE_BIN")" && pwd)" || { echo "PUSHGATE_BIN: no such directory: $PUSHGATE_BIN" >&2; exit 1; }
+  PUSHGATE_BIN="$dir/$(basename "$PUSHGATE_BIN")"
+  export PUSHGATE_BIN
+fi
+cd "$(dirname "${BASH_SOURCE[0]}")"
+if [ ! -d node_modules ]; then
+  npm ci --no-audit --no-fund
+fi
+npm test
