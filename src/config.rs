@@ -356,8 +356,10 @@ mod tests {
             .to_string()
             .contains("apps[0].secret"));
 
-        let mut c = Config::default();
-        c.host = "not an ip".into();
+        let c = Config {
+            host: "not an ip".into(),
+            ..Config::default()
+        };
         assert!(c.check().expect_err("host").to_string().contains("`host`"));
     }
 

@@ -1,7 +1,7 @@
 //! The REST API on the client port, served by hyper on the shard the request landed on:
 //! routing, body limits and signing here, the handlers in their own files.
 
-mod events;
+pub mod events;
 mod io;
 pub mod reply;
 pub mod sign;

@@ -111,7 +111,10 @@ async fn open_websocket(shard: Rc<Shard>, mut stream: TcpStream, up: Upgrade, re
     if stream.write_all(&up.response).await.is_err() {
         return;
     }
+    drop(up);
     let (key, socket_id) = shard.add_conn(app);
     session::open(&shard, key, &socket_id.to_string());
-    driver::run(shard, stream, key, rest, session::on_message).await;
+    // A task of its own, so the opening's state (head buffer, timers) is freed now rather than
+    // kept for the connection's life: measured, it halves an idle connection's memory.
+    glommio::spawn_local(driver::run(shard, stream, key, rest, session::on_message)).detach();
 }
