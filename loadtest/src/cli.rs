@@ -1,0 +1,222 @@
+//! Command-line interface: subcommands (scenarios) and their flags.
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pushgate-load",
+    version,
+    about = "Load generator for Pusher protocol 7 servers (pushgate, sockudo, soketi)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Scenario {
+    /// N subscribers over C channels; publish R events/s for T seconds; measure delivery and latency.
+    Fanout(FanoutArgs),
+    /// Open N subscribed connections and hold them; measure server memory per connection.
+    Idle(IdleArgs),
+    /// A fanout run while extra connections open and close at a given rate.
+    Churn(ChurnArgs),
+}
+
+impl Scenario {
+    pub fn common(&self) -> &Common {
+        match self {
+            Scenario::Fanout(a) => &a.common,
+            Scenario::Idle(a) => &a.common,
+            Scenario::Churn(a) => &a.fanout.common,
+        }
+    }
+}
+
+/// Flags shared by every scenario.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct Common {
+    /// Server address (an IP, or `localhost`).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 6001)]
+    pub port: u16,
+    /// Allow a target outside 127.0.0.0/8 and ::1.
+    #[arg(long)]
+    pub allow_non_loopback: bool,
+    #[arg(long, default_value = "app-id")]
+    pub app_id: String,
+    #[arg(long, default_value = "app-key")]
+    pub app_key: String,
+    #[arg(long, default_value = "app-secret")]
+    #[serde(skip)]
+    pub app_secret: String,
+    /// Tokio worker threads for the load generator.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
+    /// Server PID: sample its RSS and CPU time before/after.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Write every figure as one JSON object to FILE (`-` for stdout; the summary then goes to stderr).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+    /// Write an SVG latency distribution plot.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Per-connection timeout for TCP connect + WebSocket handshake + subscribe (ms).
+    #[arg(long, default_value_t = 10_000)]
+    pub connect_timeout_ms: u64,
+    /// Connections being set up at the same time.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connect_concurrency: u32,
+    /// Upper bound on the whole connect phase (s).
+    #[arg(long, default_value_t = 300)]
+    pub connect_phase_secs: u64,
+    /// Connections per 127.0.0.x source address (default: a quarter of the ephemeral port range).
+    #[arg(long)]
+    pub conns_per_source: Option<usize>,
+    /// Channel name prefix; channel c is PREFIX{c}.
+    #[arg(long, default_value = "bench-")]
+    pub channel_prefix: String,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Common {
+    /// The target socket address, refusing non-loopback targets unless allowed.
+    pub fn target(&self) -> anyhow::Result<SocketAddr> {
+        let ip: IpAddr = if self.host == "localhost" {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            self.host
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--host must be an IP address or localhost"))?
+        };
+        if !ip.is_loopback() && !self.allow_non_loopback {
+            anyhow::bail!("refusing non-loopback target {ip} (pass --allow-non-loopback)");
+        }
+        Ok(SocketAddr::new(ip, self.port))
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!(
+            "ws://{}:{}/app/{}?protocol=7&client=pushgate-load&version=0.1",
+            self.host, self.port, self.app_key
+        )
+    }
+}
+
+/// Subscriber population.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ConnArgs {
+    /// Subscribed connections (connection i subscribes to channel i % channels).
+    #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub connections: u64,
+    /// Number of channels.
+    #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub channels: u64,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub conns: ConnArgs,
+    /// Events published per second (over all channels).
+    #[arg(short = 'r', long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Publish window (s).
+    #[arg(short = 't', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration_secs: u64,
+    /// Size of each event's data string (bytes).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub payload_bytes: u32,
+    /// Pick each event's channel at random instead of round-robin.
+    #[arg(long)]
+    pub random_channel: bool,
+    /// Parallel keep-alive HTTP connections used for publishing.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub publishers: u32,
+    /// Per-request HTTP timeout (ms).
+    #[arg(long, default_value_t = 5_000)]
+    pub http_timeout_ms: u64,
+    /// Longest wait for outstanding deliveries after publishing ends (s).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub drain_secs: u64,
+    /// Event name used for published events.
+    #[arg(long, default_value = "bench")]
+    pub event_name: String,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct IdleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub conns: ConnArgs,
+    /// How long to hold the connections open (s).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub hold_secs: u64,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ChurnArgs {
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
+    /// Extra connections opened per second (each subscribes, then closes after its lifetime).
+    #[arg(long, default_value_t = 50.0)]
+    pub churn_rate: f64,
+    /// Lifetime of each churning connection (ms).
+    #[arg(long, default_value_t = 1_000)]
+    pub churn_lifetime_ms: u64,
+    /// Upper bound on churning connections alive at once.
+    #[arg(long, default_value_t = 1_000)]
+    pub churn_max_open: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fanout_defaults_and_flags() {
+        let cli = Cli::try_parse_from([
+            "pushgate-load",
+            "fanout",
+            "-n",
+            "500",
+            "--channels",
+            "5",
+            "--random-channel",
+            "--json",
+            "-",
+        ]);
+        let Ok(Cli {
+            scenario: Scenario::Fanout(a),
+        }) = cli
+        else {
+            panic!("fanout did not parse");
+        };
+        assert_eq!(a.conns.connections, 500);
+        assert_eq!(a.conns.channels, 5);
+        assert!(a.random_channel);
+        assert_eq!(a.payload_bytes, 64);
+        assert_eq!(a.drain_secs, 3);
+        assert_eq!(a.common.json.as_deref(), Some("-"));
+        assert!(a.common.target().is_ok());
+    }
+
+    #[test]
+    fn refuses_remote_target_by_default() {
+        let cli = Cli::try_parse_from(["pushgate-load", "idle", "--host", "10.1.2.3"]);
+        let Ok(cli) = cli else {
+            panic!("idle did not parse")
+        };
+        assert!(cli.scenario.common().target().is_err());
+    }
+}
