@@ -65,6 +65,32 @@ pub struct AppConfig {
     pub max_batch_size: usize,
     /// Longest event name. Default 200 (the SDKs' limit).
     pub max_event_name_len: usize,
+    /// A disabled app refuses connections (4003) and API calls (403). Default true.
+    pub enabled: bool,
+    /// Connections at once over all shards; past it, new ones close with 4004. 0 (default):
+    /// no limit.
+    pub max_connections: u64,
+    /// Origins allowed to connect (exact `Origin` header values); empty (default): any.
+    pub allowed_origins: Vec<String>,
+    /// Relay `client-*` events on private and presence channels. Default true.
+    pub enable_client_messages: bool,
+    /// Client events one connection may send per second; more get a 4301 `pusher:error`.
+    /// Default 10 (Pusher).
+    pub max_client_events_per_second: u32,
+    /// Users on one presence channel. Default 100 (Pusher).
+    pub max_presence_members: usize,
+    /// Bytes of one member's `user_info`. Default 1024 (Pusher's 1 KB).
+    pub max_presence_user_info_bytes: usize,
+    /// Longest presence or signed-in user id. Default 128 (Pusher).
+    pub max_user_id_len: usize,
+    /// Seconds a cache channel keeps its last event. Default 1800 (Pusher's 30 minutes).
+    pub cache_ttl_secs: u64,
+    /// Send `pusher_internal:subscription_count` to subscribers of non-presence channels.
+    /// Default false: it costs a message to the channel's home shard per (un)subscribe.
+    pub enable_subscription_count: bool,
+    /// Seconds a connection has to sign in (`pusher:signin`) before it is closed with 4009.
+    /// 0 (default): sign-in is optional.
+    pub user_authentication_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -98,6 +124,17 @@ impl Default for AppConfig {
             max_event_channels: 100,
             max_batch_size: 10,
             max_event_name_len: 200,
+            enabled: true,
+            max_connections: 0,
+            allowed_origins: Vec::new(),
+            enable_client_messages: true,
+            max_client_events_per_second: 10,
+            max_presence_members: 100,
+            max_presence_user_info_bytes: 1024,
+            max_user_id_len: 128,
+            cache_ttl_secs: 1800,
+            enable_subscription_count: false,
+            user_authentication_timeout_secs: 0,
         }
     }
 }
@@ -106,10 +143,7 @@ impl Default for AppConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("environment variable {var}: {message}")]
@@ -119,24 +153,16 @@ pub enum ConfigError {
 }
 
 fn invalid(key: impl fmt::Display, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_string(),
-        message: message.into(),
-    }
+    ConfigError::Invalid { key: key.to_string(), message: message.into() }
 }
 
 impl Config {
     /// Reads a TOML file over the embedded defaults.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
-            path: shown,
-            message,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse { path: shown, message })
     }
 
     /// Parses TOML text over the embedded defaults.
@@ -198,10 +224,7 @@ impl Config {
     /// Checks every value; the first problem found is returned with its key.
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.host.parse::<std::net::IpAddr>().is_err() {
-            return Err(invalid(
-                "host",
-                format!("{:?} is not an IP address", self.host),
-            ));
+            return Err(invalid("host", format!("{:?} is not an IP address", self.host)));
         }
         if self.shards > 1024 {
             return Err(invalid("shards", "at most 1024"));
@@ -232,10 +255,7 @@ impl Config {
             app.check(i)?;
             for (j, other) in self.apps[..i].iter().enumerate() {
                 if other.id == app.id {
-                    return Err(invalid(
-                        format!("apps[{i}].id"),
-                        format!("same id as apps[{j}]"),
-                    ));
+                    return Err(invalid(format!("apps[{i}].id"), format!("same id as apps[{j}]")));
                 }
                 if other.key == app.key {
                     return Err(invalid(
@@ -263,34 +283,28 @@ impl Config {
 
 impl AppConfig {
     fn check(&self, i: usize) -> Result<(), ConfigError> {
-        let text = [
-            ("id", &self.id),
-            ("key", &self.key),
-            ("secret", &self.secret),
-        ];
+        let text = [("id", &self.id), ("key", &self.key), ("secret", &self.secret)];
         for (name, value) in text {
             if value.is_empty() {
                 return Err(invalid(format!("apps[{i}].{name}"), "must not be empty"));
             }
         }
         if self.key.contains(['/', '?', '#']) {
-            return Err(invalid(
-                format!("apps[{i}].key"),
-                "must not contain '/', '?' or '#'",
-            ));
+            return Err(invalid(format!("apps[{i}].key"), "must not contain '/', '?' or '#'"));
         }
         let positive = [
             ("max_event_payload_bytes", self.max_event_payload_bytes),
             ("max_event_channels", self.max_event_channels),
             ("max_batch_size", self.max_batch_size),
             ("max_event_name_len", self.max_event_name_len),
+            ("max_presence_members", self.max_presence_members),
+            ("max_presence_user_info_bytes", self.max_presence_user_info_bytes),
+            ("max_user_id_len", self.max_user_id_len),
+            ("cache_ttl_secs", self.cache_ttl_secs as usize),
         ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(invalid(
-                    format!("apps[{i}].{name}"),
-                    "must be greater than 0",
-                ));
+                return Err(invalid(format!("apps[{i}].{name}"), "must be greater than 0"));
             }
         }
         Ok(())
@@ -341,25 +355,15 @@ mod tests {
     #[test]
     fn invalid_values_name_their_key() {
         let mut c = Config::default();
-        c.apps.push(AppConfig {
-            id: "other".into(),
-            ..AppConfig::default()
-        });
+        c.apps.push(AppConfig { id: "other".into(), ..AppConfig::default() });
         let err = c.check().expect_err("duplicate key").to_string();
         assert!(err.contains("apps[1].key"), "{err}");
 
         let mut c = Config::default();
         c.apps[0].secret.clear();
-        assert!(c
-            .check()
-            .expect_err("empty")
-            .to_string()
-            .contains("apps[0].secret"));
+        assert!(c.check().expect_err("empty").to_string().contains("apps[0].secret"));
 
-        let c = Config {
-            host: "not an ip".into(),
-            ..Config::default()
-        };
+        let c = Config { host: "not an ip".into(), ..Config::default() };
         assert!(c.check().expect_err("host").to_string().contains("`host`"));
     }
 

@@ -19,6 +19,8 @@ pub enum CloseCode {
     AppNotFound = 4001,
     /// 4003: the app is disabled.
     AppDisabled = 4003,
+    /// 4004: the app has as many connections as it may.
+    OverQuota = 4004,
     /// 4005: the path is not `/app/{key}`.
     PathNotFound = 4005,
     /// 4006: the `protocol` parameter is not a number.
@@ -27,6 +29,8 @@ pub enum CloseCode {
     UnsupportedProtocol = 4007,
     /// 4008: no `protocol` parameter.
     NoProtocol = 4008,
+    /// 4009: not allowed: origin refused, no sign-in in time, or terminated by the app.
+    Unauthorized = 4009,
     /// 4100: the client reads slower than we publish; reconnect after backing off.
     OverCapacity = 4100,
     /// 4200: the server is going away (shutdown); reconnect at once.
@@ -49,10 +53,12 @@ impl CloseCode {
             CloseCode::TooBig => "Message too big",
             CloseCode::AppNotFound => "Application does not exist",
             CloseCode::AppDisabled => "Application disabled",
+            CloseCode::OverQuota => "Application is over connection quota",
             CloseCode::PathNotFound => "Path not found",
             CloseCode::InvalidVersion => "Invalid version string format",
             CloseCode::UnsupportedProtocol => "Unsupported protocol version",
             CloseCode::NoProtocol => "No protocol version supplied",
+            CloseCode::Unauthorized => "Connection is unauthorized",
             CloseCode::OverCapacity => "Over capacity",
             CloseCode::Reconnect => "Server shutting down, reconnect",
             CloseCode::PongTimeout => "Pong reply not received",

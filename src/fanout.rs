@@ -15,14 +15,7 @@ pub async fn publish(shard: &Rc<Shard>, publication: Publication) -> usize {
     let publication = Arc::new(publication);
     let delivered = deliver_local(shard, &publication);
     for peer in shard.bus.peers() {
-        if shard
-            .bus
-            .send_to(peer, ShardMsg::Publish(publication.clone()))
-            .await
-            .is_err()
-        {
-            tracing::warn!("shard {peer} is gone; publication not handed over");
-        }
+        shard.bus.send_to(peer, ShardMsg::Publish(publication.clone())).await;
     }
     delivered
 }
@@ -31,12 +24,7 @@ pub async fn publish(shard: &Rc<Shard>, publication: Publication) -> usize {
 pub fn deliver_local(shard: &Shard, publication: &Publication) -> usize {
     let limit = shard.config.outbound_queue_bytes;
     let mut state = shard.state.borrow_mut();
-    let ShardState {
-        conns,
-        topics,
-        stats,
-        ..
-    } = &mut *state;
+    let ShardState { conns, topics, stats, .. } = &mut *state;
     let mut delivered = 0;
     for item in &publication.items {
         let Some(topic) = topics.get(publication.app, &item.channel) else {

@@ -67,10 +67,7 @@ fn main() -> anyhow::Result<()> {
         }
     });
     let running = runtime::start(config)?;
-    println!(
-        "pushgate listening on {} with {} shards",
-        running.addr, running.shards
-    );
+    println!("pushgate listening on {} with {} shards", running.addr, running.shards);
     std::io::stdout().flush()?;
     let clean = running.wait(signal_rx);
     std::process::exit(if clean { 0 } else { 1 });

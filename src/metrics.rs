@@ -57,73 +57,30 @@ impl Stats {
     pub fn render(&self, shards: usize) -> String {
         let rows: [(&str, &str, &str, u64); 11] = [
             ("shards", "gauge", "connection shards", shards as u64),
-            (
-                "connections",
-                "gauge",
-                "open WebSocket connections",
-                self.connections,
-            ),
-            (
-                "connections_total",
-                "counter",
-                "connections accepted",
-                self.connections_total,
-            ),
+            ("connections", "gauge", "open WebSocket connections", self.connections),
+            ("connections_total", "counter", "connections accepted", self.connections_total),
             (
                 "slow_consumers_closed_total",
                 "counter",
                 "closed with 4100",
                 self.slow_consumers_closed,
             ),
-            (
-                "pong_timeouts_total",
-                "counter",
-                "closed with 4201",
-                self.pong_timeouts,
-            ),
-            (
-                "messages_in_total",
-                "counter",
-                "client messages received",
-                self.messages_in,
-            ),
-            (
-                "frames_out_total",
-                "counter",
-                "frames queued to clients",
-                self.frames_out,
-            ),
-            (
-                "bytes_out_total",
-                "counter",
-                "bytes written to clients",
-                self.bytes_out,
-            ),
-            (
-                "writes_total",
-                "counter",
-                "sendmsg calls to clients",
-                self.writes,
-            ),
+            ("pong_timeouts_total", "counter", "closed with 4201", self.pong_timeouts),
+            ("messages_in_total", "counter", "client messages received", self.messages_in),
+            ("frames_out_total", "counter", "frames queued to clients", self.frames_out),
+            ("bytes_out_total", "counter", "bytes written to clients", self.bytes_out),
+            ("writes_total", "counter", "sendmsg calls to clients", self.writes),
             (
                 "events_published_total",
                 "counter",
                 "events accepted by the REST API",
                 self.events_published,
             ),
-            (
-                "topics",
-                "gauge",
-                "topics with subscribers, summed over shards",
-                self.topics,
-            ),
+            ("topics", "gauge", "topics with subscribers, summed over shards", self.topics),
         ];
         let mut out = String::new();
         for (name, kind, help, value) in rows {
-            let _ = writeln!(
-                out,
-                "# HELP pushgate_{name} {help}\n# TYPE pushgate_{name} {kind}"
-            );
+            let _ = writeln!(out, "# HELP pushgate_{name} {help}\n# TYPE pushgate_{name} {kind}");
             let _ = writeln!(out, "pushgate_{name} {value}");
         }
         out
@@ -136,16 +93,8 @@ mod tests {
 
     #[test]
     fn sums_and_renders() {
-        let a = Stats {
-            connections: 2,
-            slow_consumers_closed: 1,
-            ..Stats::default()
-        };
-        let b = Stats {
-            connections: 3,
-            frames_out: 9,
-            ..Stats::default()
-        };
+        let a = Stats { connections: 2, slow_consumers_closed: 1, ..Stats::default() };
+        let b = Stats { connections: 3, frames_out: 9, ..Stats::default() };
         let total: Stats = [a, b].into_iter().sum();
         assert_eq!(total.connections, 5);
         assert_eq!(total.frames_out, 9);

@@ -8,7 +8,7 @@ use glommio::{channels::channel_mesh::MeshBuilder, LocalExecutorBuilder, Placeme
 use std::{
     net::{SocketAddr, TcpListener as StdListener},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
     },
     time::Duration,
@@ -42,31 +42,21 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
         n => n,
     };
     let addr = resolve(&config)?;
-    let config = Arc::new(Config {
-        port: addr.port(),
-        shards: nr,
-        ..config
-    });
+    let config = Arc::new(Config { port: addr.port(), shards: nr, ..config });
     let mesh: Mesh = MeshBuilder::full(nr, config.ring_capacity);
+    let app_conns: Arc<[AtomicU64]> = config.apps.iter().map(|_| AtomicU64::new(0)).collect();
     let (ready_tx, ready_rx) = bounded::<Result<usize, String>>(nr);
     let (exit_tx, exit_rx) = bounded::<usize>(nr);
     for id in 0..nr {
-        let placement = if config.pin {
-            Placement::Fixed(id)
-        } else {
-            Placement::Unbound
-        };
-        let (config, mesh, ready, exited) = (
-            config.clone(),
-            mesh.clone(),
-            ready_tx.clone(),
-            exit_tx.clone(),
-        );
+        let placement = if config.pin { Placement::Fixed(id) } else { Placement::Unbound };
+        let (config, mesh, ready, exited) =
+            (config.clone(), mesh.clone(), ready_tx.clone(), exit_tx.clone());
+        let app_conns = app_conns.clone();
         LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(config.io_memory)
             .spawn(move || async move {
-                shard::run(config, mesh, addr, ready).await;
+                shard::run(config, mesh, app_conns, addr, ready).await;
                 let _ = exited.send(id);
             })
             .map_err(|e| anyhow!("cannot start shard {id} (io_uring, locked memory?): {e}"))?;
@@ -79,12 +69,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    Ok(Running {
-        addr,
-        shards: nr,
-        exited: exit_rx,
-        grace,
-    })
+    Ok(Running { addr, shards: nr, exited: exit_rx, grace })
 }
 
 /// The address to listen on; port 0 is resolved once so every shard shares one port.

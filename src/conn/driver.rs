@@ -30,7 +30,7 @@ const BUDGET: usize = 16;
 const LINGER: Duration = Duration::from_secs(2);
 
 /// What a dialect does with a complete client message.
-pub type OnMessage = fn(&Shard, ConnKey, frame::Message<'_>) -> Result<(), CloseCode>;
+pub type OnMessage = fn(&Rc<Shard>, ConnKey, frame::Message<'_>) -> Result<(), CloseCode>;
 
 /// Why the connection's loop ended.
 enum Exit {
@@ -124,28 +124,18 @@ impl Driver {
             return;
         };
         if let Some(code) = conn.closing {
-            conn.out
-                .push_unbounded(Frame::new(frame::close(code.code(), code.reason())));
+            conn.out.push_unbounded(Frame::new(frame::close(code.code(), code.reason())));
             self.close_sent = true;
         }
     }
 
     fn abandoned(&self) -> bool {
         let state = self.shard.state.borrow();
-        state
-            .conns
-            .get(self.key.index())
-            .is_none_or(|c| c.abandoned)
+        state.conns.get(self.key.index()).is_none_or(|c| c.abandoned)
     }
 
     fn request_close(&mut self, code: CloseCode) {
-        if let Some(conn) = self
-            .shard
-            .state
-            .borrow_mut()
-            .conns
-            .get_mut(self.key.index())
-        {
+        if let Some(conn) = self.shard.state.borrow_mut().conns.get_mut(self.key.index()) {
             conn.closing.get_or_insert(code);
         }
     }

@@ -2,6 +2,7 @@
 //! the waker of its task) and the task that drives its socket (`driver`).
 
 pub mod driver;
+pub mod identity;
 pub mod queue;
 pub mod sys;
 
@@ -18,10 +19,7 @@ pub struct ConnKey {
 
 impl ConnKey {
     pub fn new(index: usize, generation: u32) -> ConnKey {
-        ConnKey {
-            index: index as u32,
-            generation,
-        }
+        ConnKey { index: index as u32, generation }
     }
 
     pub fn index(self) -> usize {
@@ -49,10 +47,7 @@ impl SocketId {
         if !digits(high) || !digits(low) {
             return None;
         }
-        Some(SocketId {
-            high: high.parse().ok()?,
-            low: low.parse().ok()?,
-        })
+        Some(SocketId { high: high.parse().ok()?, low: low.parse().ok()? })
     }
 }
 
@@ -83,6 +78,13 @@ pub struct ConnEntry {
     pub close_seen: u32,
     /// The close took too long (the client does not read): drop the socket.
     pub abandoned: bool,
+    /// Shard clock second the connection opened.
+    pub opened: u32,
+    /// It signed in (`pusher:signin`).
+    pub signed_in: bool,
+    /// Client events: the second of the current rate window and the count in it.
+    pub events_second: u32,
+    pub events_in_second: u32,
 }
 
 impl ConnEntry {
@@ -99,6 +101,10 @@ impl ConnEntry {
             ping_sent: 0,
             close_seen: 0,
             abandoned: false,
+            opened: now,
+            signed_in: false,
+            events_second: 0,
+            events_in_second: 0,
         }
     }
 
@@ -107,6 +113,16 @@ impl ConnEntry {
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
+    }
+
+    /// Counts a client event; false when it passes `per_second` in the current second.
+    pub fn allow_client_event(&mut self, now: u32, per_second: u32) -> bool {
+        if self.events_second != now {
+            self.events_second = now;
+            self.events_in_second = 0;
+        }
+        self.events_in_second += 1;
+        self.events_in_second <= per_second
     }
 
     /// Asks the connection to close with `code` (the first reason wins).

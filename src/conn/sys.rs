@@ -51,11 +51,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let client = std::net::TcpStream::connect(addr).expect("connect");
         let (mut server, _) = listener.accept().expect("accept");
-        let parts = [
-            IoSlice::new(b"ab"),
-            IoSlice::new(b"cde"),
-            IoSlice::new(b"f"),
-        ];
+        let parts = [IoSlice::new(b"ab"), IoSlice::new(b"cde"), IoSlice::new(b"f")];
         assert_eq!(send_vectored(client.as_raw_fd(), &parts).expect("send"), 6);
         let mut got = [0u8; 6];
         server.read_exact(&mut got).expect("read");

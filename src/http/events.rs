@@ -1,9 +1,12 @@
 //! `POST /apps/{id}/events` and `POST /apps/{id}/batch_events`: validate, encode each channel's
 //! frame once, publish on every shard.
 
-use super::reply::{json, ApiError, Reply};
+use super::{
+    channels::{self, Info},
+    reply::{json, ApiError, Reply},
+};
 use crate::{
-    bus::{PubItem, Publication},
+    bus::{Notice, PubItem, Publication},
     config::AppConfig,
     conn::SocketId,
     dialect::pusher::{channel, outbound},
@@ -23,6 +26,8 @@ pub struct Event {
     pub data: String,
     pub channels: Vec<String>,
     pub socket_id: Option<SocketId>,
+    /// Attributes to report back per channel (`user_count,subscription_count`).
+    pub info: Option<String>,
 }
 
 /// Handles a trigger body.
@@ -30,8 +35,16 @@ pub async fn trigger(shard: &Rc<Shard>, app: u16, body: &mut [u8]) -> Result<Rep
     let config = &shard.config.apps[usize::from(app)];
     let value = parse_json(body)?;
     let event = parse_event(&value, config, shard.config.max_channel_name_len, true)?;
-    publish(shard, app, vec![event]).await;
-    Ok(json(StatusCode::OK, "{}"))
+    let events = publish(shard, app, vec![event]).await;
+    let Some(info) = events[0].info.as_deref() else {
+        return Ok(json(StatusCode::OK, "{}"));
+    };
+    let info = Info::parse(Some(info))?;
+    let mut per_channel = serde_json::Map::new();
+    for name in &events[0].channels {
+        per_channel.insert(name.clone(), channels::publish_info(shard, app, name, &info).await);
+    }
+    Ok(json(StatusCode::OK, serde_json::json!({ "channels": per_channel }).to_string()))
 }
 
 /// Handles a batch body: `{"batch": [event, ...]}`.
@@ -55,8 +68,16 @@ pub async fn batch(shard: &Rc<Shard>, app: u16, body: &mut [u8]) -> Result<Reply
                 .map_err(|e| ApiError::new(e.status, format!("batch[{i}]: {}", e.message)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    publish(shard, app, events).await;
-    Ok(json(StatusCode::OK, "{}"))
+    let events = publish(shard, app, events).await;
+    if events.iter().all(|e| e.info.is_none()) {
+        return Ok(json(StatusCode::OK, "{}"));
+    }
+    let mut batch = Vec::with_capacity(events.len());
+    for event in &events {
+        let info = Info::parse(event.info.as_deref())?;
+        batch.push(channels::publish_info(shard, app, &event.channels[0], &info).await);
+    }
+    Ok(json(StatusCode::OK, serde_json::json!({ "batch": batch }).to_string()))
 }
 
 fn parse_json(body: &mut [u8]) -> Result<BorrowedValue<'_>, ApiError> {
@@ -73,9 +94,7 @@ pub fn parse_event(
     if !value.is_object() {
         return Err(ApiError::bad_request("An event must be a JSON object"));
     }
-    let name = value
-        .get_str("name")
-        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    let name = value.get_str("name").ok_or_else(|| ApiError::bad_request("name is required"))?;
     if name.is_empty() || name.len() > app.max_event_name_len {
         let message = format!("name must be 1 to {} characters", app.max_event_name_len);
         return Err(ApiError::bad_request(message));
@@ -88,7 +107,7 @@ pub fn parse_event(
         let message = format!("data larger than {} bytes", app.max_event_payload_bytes);
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message));
     }
-    let channels = channels(value, app, many_channels)?;
+    let channels = channel_list(value, app, many_channels)?;
     for name in &channels {
         channel::check_name(name, max_channel_name)
             .map_err(|e| ApiError::bad_request(format!("{e}: {name}")))?;
@@ -102,23 +121,18 @@ pub fn parse_event(
                 .ok_or_else(|| ApiError::bad_request("socket_id must look like 123.456"))?,
         ),
     };
-    Ok(Event {
-        name: name.to_string(),
-        data,
-        channels,
-        socket_id,
-    })
+    let info = value.get_str("info").map(str::to_string);
+    Info::parse(info.as_deref())?;
+    Ok(Event { name: name.to_string(), data, channels, socket_id, info })
 }
 
-fn channels(
+fn channel_list(
     value: &BorrowedValue<'_>,
     app: &AppConfig,
     many: bool,
 ) -> Result<Vec<String>, ApiError> {
     if let Some(one) = value.get("channel") {
-        let one = one
-            .as_str()
-            .ok_or_else(|| ApiError::bad_request("channel must be a string"))?;
+        let one = one.as_str().ok_or_else(|| ApiError::bad_request("channel must be a string"))?;
         return Ok(vec![one.to_string()]);
     }
     let list = value.get("channels").filter(|_| many).ok_or_else(|| {
@@ -128,14 +142,9 @@ fn channels(
             "channel is required"
         })
     })?;
-    let list = list
-        .as_array()
-        .ok_or_else(|| ApiError::bad_request("channels must be an array"))?;
+    let list = list.as_array().ok_or_else(|| ApiError::bad_request("channels must be an array"))?;
     if list.is_empty() || list.len() > app.max_event_channels {
-        let message = format!(
-            "channels must name 1 to {} channels",
-            app.max_event_channels
-        );
+        let message = format!("channels must name 1 to {} channels", app.max_event_channels);
         return Err(ApiError::bad_request(message));
     }
     list.iter()
@@ -144,11 +153,21 @@ fn channels(
         .ok_or_else(|| ApiError::bad_request("channels must be strings"))
 }
 
-/// Encodes each (event, channel) frame once and publishes them as one publication.
-async fn publish(shard: &Rc<Shard>, app: u16, events: Vec<Event>) {
+/// Encodes each (event, channel) frame once and publishes them as one publication; cache
+/// channels also hand their event to their home shard. Returns the events.
+async fn publish(shard: &Rc<Shard>, app: u16, events: Vec<Event>) -> Vec<Event> {
     let mut items = Vec::new();
     for event in &events {
         for name in &event.channels {
+            if channel::is_cache(name) {
+                let notice = Notice::CacheSet {
+                    app,
+                    channel: name.clone(),
+                    event: event.name.clone(),
+                    data: event.data.clone(),
+                };
+                shard.tell(shard.home_of(app, name), notice);
+            }
             let text = outbound::channel_event(&event.name, name, &event.data);
             items.push(PubItem {
                 channel: name.as_str().into(),
@@ -159,6 +178,7 @@ async fn publish(shard: &Rc<Shard>, app: u16, events: Vec<Event>) {
     }
     shard.state.borrow_mut().stats.events_published += items.len() as u64;
     fanout::publish(shard, Publication { app, items }).await;
+    events
 }
 
 #[cfg(test)]
@@ -175,18 +195,13 @@ mod tests {
     fn one_or_many_channels() {
         let e = parse(r#"{"name":"n","data":"d","channel":"a"}"#, true).expect("ok");
         assert_eq!(e.channels, vec!["a"]);
-        let e = parse(
-            r#"{"name":"n","data":"d","channels":["a","b"],"socket_id":"1.2"}"#,
-            true,
-        )
-        .expect("ok");
+        let e = parse(r#"{"name":"n","data":"d","channels":["a","b"],"socket_id":"1.2"}"#, true)
+            .expect("ok");
         assert_eq!(e.channels, vec!["a", "b"]);
         assert_eq!(e.socket_id, Some(SocketId { high: 1, low: 2 }));
         let batch_many = parse(r#"{"name":"n","data":"d","channels":["a"]}"#, false);
         assert_eq!(
-            batch_many
-                .expect_err("batch events name one channel")
-                .status,
+            batch_many.expect_err("batch events name one channel").status,
             StatusCode::BAD_REQUEST
         );
     }
@@ -199,28 +214,13 @@ mod tests {
 
     #[test]
     fn limits_and_errors() {
-        let big = format!(
-            r#"{{"name":"n","data":"{}","channel":"a"}}"#,
-            "x".repeat(10241)
-        );
-        assert_eq!(
-            parse(&big, true).expect_err("too big").status,
-            StatusCode::PAYLOAD_TOO_LARGE
-        );
-        let fits = format!(
-            r#"{{"name":"n","data":"{}","channel":"a"}}"#,
-            "x".repeat(10240)
-        );
+        let big = format!(r#"{{"name":"n","data":"{}","channel":"a"}}"#, "x".repeat(10241));
+        assert_eq!(parse(&big, true).expect_err("too big").status, StatusCode::PAYLOAD_TOO_LARGE);
+        let fits = format!(r#"{{"name":"n","data":"{}","channel":"a"}}"#, "x".repeat(10240));
         assert!(parse(&fits, true).is_ok());
         let many: Vec<String> = (0..101).map(|i| format!("\"c{i}\"")).collect();
-        let body = format!(
-            r#"{{"name":"n","data":"d","channels":[{}]}}"#,
-            many.join(",")
-        );
-        assert_eq!(
-            parse(&body, true).expect_err("101").status,
-            StatusCode::BAD_REQUEST
-        );
+        let body = format!(r#"{{"name":"n","data":"d","channels":[{}]}}"#, many.join(","));
+        assert_eq!(parse(&body, true).expect_err("101").status, StatusCode::BAD_REQUEST);
         for bad in [
             r#"{"data":"d","channel":"a"}"#,
             r#"{"name":"n","channel":"a"}"#,
@@ -231,11 +231,7 @@ mod tests {
             r#"{"name":"","data":"d","channel":"a"}"#,
             r#"[1]"#,
         ] {
-            assert_eq!(
-                parse(bad, true).expect_err(bad).status,
-                StatusCode::BAD_REQUEST,
-                "{bad}"
-            );
+            assert_eq!(parse(bad, true).expect_err(bad).status, StatusCode::BAD_REQUEST, "{bad}");
         }
     }
 }

@@ -18,11 +18,7 @@ pub struct HyperIo {
 
 impl HyperIo {
     pub fn new(stream: TcpStream, prefix: Vec<u8>) -> HyperIo {
-        HyperIo {
-            stream,
-            prefix,
-            at: 0,
-        }
+        HyperIo { stream, prefix, at: 0 }
     }
 }
 

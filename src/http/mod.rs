@@ -1,6 +1,7 @@
 //! The REST API on the client port, served by hyper on the shard the request landed on:
 //! routing, body limits and signing here, the handlers in their own files.
 
+mod channels;
 pub mod events;
 mod io;
 pub mod reply;
@@ -22,10 +23,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, head: Vec<u8>) {
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.header_read_timeout(None);
-    if let Err(e) = builder
-        .serve_connection(io::HyperIo::new(stream, head), service)
-        .await
-    {
+    if let Err(e) = builder.serve_connection(io::HyperIo::new(stream, head), service).await {
         tracing::debug!("http connection ended: {e}");
     }
 }
@@ -36,7 +34,15 @@ async fn route(shard: Rc<Shard>, request: Request<Incoming>) -> Reply {
     match (&method, path.as_str()) {
         (&Method::GET, "/" | "/health" | "/ready") => return text(StatusCode::OK, "OK"),
         (&Method::GET, "/metrics") => {
-            let stats = shard.bus.gather_stats(shard.local_stats()).await;
+            let stats = shard
+                .ask_all(crate::bus::Query::Stats)
+                .await
+                .into_iter()
+                .filter_map(|a| match a {
+                    crate::bus::Answer::Stats(s) => Some(s),
+                    _ => None,
+                })
+                .sum::<crate::metrics::Stats>();
             return text(StatusCode::OK, stats.render(shard.nr_shards()));
         }
         _ => {}
@@ -66,9 +72,35 @@ async fn api(shard: &Rc<Shard>, request: Request<Incoming>, path: &str) -> Resul
     let paths = [path, &path[at..]];
     sign::verify(config, method.as_str(), &paths, &query, &body, now)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
-    match (method, action) {
-        (Method::POST, "events") => events::trigger(shard, app, &mut body).await,
-        (Method::POST, "batch_events") => events::batch(shard, app, &mut body).await,
+    if !config.enabled {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "Application disabled"));
+    }
+    let param = |name: &str| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let segments: Vec<String> = action
+        .split('/')
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match (method, segments.as_slice()) {
+        (Method::POST, ["events"]) => events::trigger(shard, app, &mut body).await,
+        (Method::POST, ["batch_events"]) => events::batch(shard, app, &mut body).await,
+        (Method::GET, ["channels"]) => {
+            let info = channels::Info::parse(param("info").as_deref())?;
+            let prefix = param("filter_by_prefix").unwrap_or_default();
+            channels::list(shard, app, &prefix, &info).await
+        }
+        (Method::GET, ["channels", name]) => {
+            let info = channels::Info::parse(param("info").as_deref())?;
+            channels::show(shard, app, name, &info).await
+        }
+        (Method::GET, ["channels", name, "users"]) => channels::users(shard, app, name).await,
+        (Method::POST, ["users", user_id, "terminate_connections"]) => {
+            Ok(channels::terminate(shard, app, user_id))
+        }
         _ => Err(not_found()),
     }
 }

@@ -69,9 +69,7 @@ pub fn verify(
     if get("auth_version")? != "1.0" {
         return Err(SignError::BadVersion);
     }
-    let stamp: i64 = get("auth_timestamp")?
-        .parse()
-        .map_err(|_| SignError::Expired)?;
+    let stamp: i64 = get("auth_timestamp")?.parse().map_err(|_| SignError::Expired)?;
     if (now - stamp).abs() > MAX_SKEW {
         return Err(SignError::Expired);
     }
@@ -117,14 +115,7 @@ mod tests {
 
     #[test]
     fn pusher_documented_example_verifies() {
-        let ok = verify(
-            &app(),
-            "POST",
-            &["/apps/3/events"],
-            QUERY,
-            BODY.as_bytes(),
-            1353088179,
-        );
+        let ok = verify(&app(), "POST", &["/apps/3/events"], QUERY, BODY.as_bytes(), 1353088179);
         assert_eq!(ok, Ok(()));
     }
 
@@ -146,49 +137,25 @@ mod tests {
         let t = 1353088179;
         let p = ["/apps/3/events"];
         let body = BODY.as_bytes();
-        let wrong_secret = AppConfig {
-            secret: "nope".into(),
-            ..app()
-        };
-        assert_eq!(
-            verify(&wrong_secret, "POST", &p, QUERY, body, t),
-            Err(SignError::Signature)
-        );
-        assert_eq!(
-            verify(&app(), "POST", &p, QUERY, body, t + 601),
-            Err(SignError::Expired)
-        );
-        assert_eq!(
-            verify(&app(), "POST", &p, QUERY, body, t - 601),
-            Err(SignError::Expired)
-        );
-        assert_eq!(
-            verify(&app(), "POST", &p, QUERY, b"{}", t),
-            Err(SignError::BodyMd5)
-        );
-        assert_eq!(
-            verify(&app(), "GET", &p, QUERY, body, t),
-            Err(SignError::Signature)
-        );
+        let wrong_secret = AppConfig { secret: "nope".into(), ..app() };
+        assert_eq!(verify(&wrong_secret, "POST", &p, QUERY, body, t), Err(SignError::Signature));
+        assert_eq!(verify(&app(), "POST", &p, QUERY, body, t + 601), Err(SignError::Expired));
+        assert_eq!(verify(&app(), "POST", &p, QUERY, body, t - 601), Err(SignError::Expired));
+        assert_eq!(verify(&app(), "POST", &p, QUERY, b"{}", t), Err(SignError::BodyMd5));
+        assert_eq!(verify(&app(), "GET", &p, QUERY, body, t), Err(SignError::Signature));
         assert_eq!(
             verify(&app(), "POST", &["/apps/4/events"], QUERY, body, t),
             Err(SignError::Signature)
         );
         let other_key = QUERY.replace("auth_key=278d", "auth_key=999d");
-        assert_eq!(
-            verify(&app(), "POST", &p, &other_key, body, t),
-            Err(SignError::UnknownKey)
-        );
+        assert_eq!(verify(&app(), "POST", &p, &other_key, body, t), Err(SignError::UnknownKey));
         let no_md5 = QUERY.replace("&body_md5=ec365a775a4cd0599faeb73354201b6f", "");
         assert_eq!(
             verify(&app(), "POST", &p, &no_md5, body, t),
             Err(SignError::Missing("body_md5"))
         );
         let v2 = QUERY.replace("auth_version=1.0", "auth_version=2.0");
-        assert_eq!(
-            verify(&app(), "POST", &p, &v2, body, t),
-            Err(SignError::BadVersion)
-        );
+        assert_eq!(verify(&app(), "POST", &p, &v2, body, t), Err(SignError::BadVersion));
         let unsigned = "auth_key=278d425bdf160c739803";
         assert_eq!(
             verify(&app(), "POST", &p, unsigned, body, t),

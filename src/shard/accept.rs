@@ -52,9 +52,7 @@ async fn open(shard: Rc<Shard>, mut stream: TcpStream) {
             Box::pin(open_websocket(shard, stream, upgrade, rest)).await;
         }
         Opening::BadUpgrade(why) => {
-            let _ = stream
-                .write_all(&handshake::http_error("400 Bad Request", why))
-                .await;
+            let _ = stream.write_all(&handshake::http_error("400 Bad Request", why)).await;
         }
         Opening::Http => Box::pin(http::serve(shard, stream, head)).await,
     }
@@ -90,31 +88,41 @@ async fn read_head(stream: &mut TcpStream) -> glommio::Result<(Vec<u8>, Opening,
 
 /// Routes an upgrade to the Pusher dialect, or refuses it with the matching close code.
 async fn open_websocket(shard: Rc<Shard>, mut stream: TcpStream, up: Upgrade, rest: Vec<u8>) {
-    let refusal = match url::app_key(&up.path) {
-        None => Err(CloseCode::PathNotFound),
-        Some(key) => match shard.config.app_by_key(key) {
-            None => Err(CloseCode::AppNotFound),
-            Some((app, _)) => url::check_protocol(&up.query).map(|_| app),
-        },
-    };
-    let app = match refusal {
-        Ok(app) => app,
+    let admitted =
+        admit(&shard, &up).and_then(|app| shard.add_conn(app).ok_or(CloseCode::OverQuota));
+    let (key, socket_id) = match admitted {
+        Ok(conn) => conn,
         Err(code) => {
             let error = outbound::error(Some(code.code()), code.reason());
             return driver::refuse(stream, &up.response, &error, code).await;
         }
     };
-    if shard.shutting_down.get() {
-        let error = outbound::error(Some(4200), CloseCode::Reconnect.reason());
-        return driver::refuse(stream, &up.response, &error, CloseCode::Reconnect).await;
-    }
     if stream.write_all(&up.response).await.is_err() {
+        shard.remove_conn(key);
         return;
     }
     drop(up);
-    let (key, socket_id) = shard.add_conn(app);
     session::open(&shard, key, &socket_id.to_string());
     // A task of its own, so the opening's state (head buffer, timers) is freed now rather than
-    // kept for the connection's life: measured, it halves an idle connection's memory.
+    // kept for the connection's life: measured, it cuts an idle connection's memory from 5.2 KB
+    // to 1.8 KB (docs/design/why-a-task-per-connection-after-the-opening.md).
     glommio::spawn_local(driver::run(shard, stream, key, rest, session::on_message)).detach();
+}
+
+/// The app a Pusher upgrade may join, or the close code that refuses it.
+fn admit(shard: &Shard, up: &Upgrade) -> Result<u16, CloseCode> {
+    if shard.shutting_down.get() {
+        return Err(CloseCode::Reconnect);
+    }
+    let key = url::app_key(&up.path).ok_or(CloseCode::PathNotFound)?;
+    let (app, config) = shard.config.app_by_key(key).ok_or(CloseCode::AppNotFound)?;
+    url::check_protocol(&up.query)?;
+    if !config.enabled {
+        return Err(CloseCode::AppDisabled);
+    }
+    let origins = &config.allowed_origins;
+    if !origins.is_empty() && !up.origin.as_ref().is_some_and(|o| origins.contains(o)) {
+        return Err(CloseCode::Unauthorized);
+    }
+    Ok(app)
 }

@@ -1,24 +1,30 @@
-//! A shard: one glommio executor that owns a slab of connections, their topic index and its
-//! ring endpoints. Nothing here is shared with another thread; other shards send messages.
+//! A shard: one glommio executor that owns a slab of connections, their topic index, the
+//! home-shard state of the topics hashed to it, and its ring endpoints. Nothing here is shared
+//! with another thread except the per-app connection counters (touched on connect and close).
 
 mod accept;
+pub mod home;
 mod rings;
 mod sweep;
 
 pub use accept::serve_listener;
 
 use crate::{
-    bus::Bus,
-    config::Config,
-    conn::{queue::Frame, ConnEntry, ConnKey, SocketId},
+    bus::{Answer, Bus, Notice, Query},
+    config::{AppConfig, Config},
+    conn::{identity::Identities, queue::Frame, ConnEntry, ConnKey, SocketId},
+    dialect::pusher::channel::ChannelKind,
     metrics::Stats,
-    topic::TopicIndex,
+    topic::{home::HomeState, TopicIndex},
 };
 use slab::Slab;
 use std::{
     cell::{Cell, RefCell},
     rc::Rc,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -27,6 +33,8 @@ use std::{
 pub struct ShardState {
     pub conns: Slab<ConnEntry>,
     pub topics: TopicIndex,
+    pub identities: Identities,
+    pub home: HomeState,
     pub stats: Stats,
     next_generation: u32,
 }
@@ -39,6 +47,8 @@ pub struct Shard {
     /// Read buffer shared by every connection of this shard: a connection reads into it and
     /// keeps only an incomplete frame's bytes, so idle connections hold no read buffer.
     pub scratch: RefCell<Vec<u8>>,
+    /// Open connections per app over all shards (for `max_connections`).
+    app_conns: Arc<[AtomicU64]>,
     socket_high: u32,
     next_socket: Cell<u64>,
     started: Instant,
@@ -49,12 +59,13 @@ pub struct Shard {
 const SCRATCH: usize = 64 * 1024;
 
 impl Shard {
-    pub fn new(config: Arc<Config>, bus: Bus) -> Rc<Shard> {
+    pub fn new(config: Arc<Config>, bus: Bus, app_conns: Arc<[AtomicU64]>) -> Rc<Shard> {
         Rc::new(Shard {
             config,
             bus,
             state: RefCell::default(),
             scratch: RefCell::new(vec![0; SCRATCH]),
+            app_conns,
             socket_high: rand::random_range(1..1_000_000_000),
             next_socket: Cell::new(0),
             started: Instant::now(),
@@ -70,13 +81,28 @@ impl Shard {
         self.bus.nr_shards()
     }
 
+    pub fn app(&self, app: u16) -> &AppConfig {
+        &self.config.apps[usize::from(app)]
+    }
+
     /// Seconds since the shard started: the coarse clock of activity timeouts.
     pub fn now(&self) -> u32 {
         self.started.elapsed().as_secs() as u32 + 1
     }
 
-    /// Adds a connection of `app`; returns its key and socket id.
-    pub fn add_conn(&self, app: u16) -> (ConnKey, SocketId) {
+    /// The shard that keeps `channel`'s global state.
+    pub fn home_of(&self, app: u16, channel: &str) -> usize {
+        crate::topic::home::home_of(app, channel, self.nr_shards())
+    }
+
+    /// Adds a connection of `app`; `None` when the app is at its connection quota.
+    pub fn add_conn(&self, app: u16) -> Option<(ConnKey, SocketId)> {
+        let max = self.app(app).max_connections;
+        let open = self.app_conns[usize::from(app)].fetch_add(1, Ordering::Relaxed);
+        if max > 0 && open >= max {
+            self.app_conns[usize::from(app)].fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
         let seq = self.next_socket.get();
         self.next_socket.set(seq + 1);
         let socket_id = SocketId {
@@ -90,34 +116,70 @@ impl Shard {
         let entry = ConnEntry::new(generation, app, socket_id, now);
         let key = ConnKey::new(state.conns.insert(entry), generation);
         state.stats.connections_total += 1;
-        (key, socket_id)
+        Some((key, socket_id))
     }
 
-    /// Removes a connection and all its subscriptions.
-    pub fn remove_conn(&self, key: ConnKey) {
+    /// Removes a connection: its subscriptions, its presence memberships, its identity.
+    pub fn remove_conn(self: &Rc<Self>, key: ConnKey) {
         let mut state = self.state.borrow_mut();
-        let ShardState { conns, topics, .. } = &mut *state;
-        if conns
-            .get(key.index())
-            .is_some_and(|c| c.generation == key.generation())
-        {
-            topics.unsubscribe_all(conns, key);
-            conns.remove(key.index());
+        let ShardState { conns, topics, identities, .. } = &mut *state;
+        let Some(conn) = conns.get(key.index()).filter(|c| c.generation == key.generation()) else {
+            return;
+        };
+        let (app, socket) = (conn.app, conn.socket_id);
+        let counted = self.app(app).enable_subscription_count;
+        let names = if counted { topics.names_of(conn) } else { Vec::new() };
+        topics.unsubscribe_all(conns, key);
+        conns.remove(key.index());
+        let identity = identities.remove(app, key);
+        drop(state);
+        self.app_conns[usize::from(app)].fetch_sub(1, Ordering::Relaxed);
+        for name in names {
+            self.count_change(app, &name, -1);
+        }
+        for (channel, user_id) in identity.map(|i| i.presence).unwrap_or_default() {
+            let home = self.home_of(app, &channel);
+            let notice =
+                Notice::Leave { app, channel: channel.into(), user_id: user_id.into(), socket };
+            self.tell(home, notice);
         }
     }
 
     /// Subscribes a connection to a topic of its app; false if it already was.
-    pub fn subscribe(&self, key: ConnKey, topic: &str) -> bool {
+    pub fn subscribe(self: &Rc<Self>, key: ConnKey, topic: &str) -> bool {
         let mut state = self.state.borrow_mut();
         let ShardState { conns, topics, .. } = &mut *state;
-        topics.subscribe(conns, key, topic)
+        let app = conns.get(key.index()).map(|c| c.app);
+        let added = topics.subscribe(conns, key, topic);
+        drop(state);
+        if let (true, Some(app)) = (added, app) {
+            self.count_change(app, topic, 1);
+        }
+        added
     }
 
     /// Unsubscribes a connection; false if it was not subscribed.
-    pub fn unsubscribe(&self, key: ConnKey, topic: &str) -> bool {
+    pub fn unsubscribe(self: &Rc<Self>, key: ConnKey, topic: &str) -> bool {
         let mut state = self.state.borrow_mut();
         let ShardState { conns, topics, .. } = &mut *state;
-        topics.unsubscribe(conns, key, topic)
+        let app = conns.get(key.index()).map(|c| c.app);
+        let removed = topics.unsubscribe(conns, key, topic);
+        drop(state);
+        if let (true, Some(app)) = (removed, app) {
+            self.count_change(app, topic, -1);
+        }
+        removed
+    }
+
+    /// Tells the channel's home about a subscriber change, when the app wants counts pushed.
+    fn count_change(self: &Rc<Self>, app: u16, channel: &str, delta: i64) {
+        if !self.app(app).enable_subscription_count
+            || ChannelKind::of(channel) == ChannelKind::Presence
+        {
+            return;
+        }
+        let notice = Notice::CountChange { app, channel: channel.into(), delta };
+        self.tell(self.home_of(app, channel), notice);
     }
 
     /// Queues a frame for one connection (a reply to that connection). Over the limit, the
@@ -126,9 +188,48 @@ impl Shard {
         let limit = self.config.outbound_queue_bytes;
         let mut state = self.state.borrow_mut();
         let ShardState { conns, stats, .. } = &mut *state;
-        if let Some(conn) = conns.get_mut(key.index()) {
+        if let Some(conn) = conns.get_mut(key.index()).filter(|c| c.generation == key.generation())
+        {
             enqueue(conn, frame, limit, stats);
         }
+    }
+
+    /// Whether a connection is still open (and is the same connection).
+    pub fn is_open(&self, key: ConnKey) -> bool {
+        let state = self.state.borrow();
+        state
+            .conns
+            .get(key.index())
+            .is_some_and(|c| c.generation == key.generation() && c.closing.is_none())
+    }
+
+    /// Sends a notice to `peer` (handled at once when that is this shard).
+    pub fn tell(self: &Rc<Self>, peer: usize, notice: Notice) {
+        if peer == self.id() {
+            return home::on_notice(self, notice);
+        }
+        if let Err(notice) = self.bus.try_tell(peer, notice) {
+            let shard = self.clone();
+            glommio::spawn_local(async move {
+                shard.bus.send_to(peer, crate::bus::ShardMsg::Tell(notice)).await;
+            })
+            .detach();
+        }
+    }
+
+    /// Asks `peer` (answered at once when that is this shard).
+    pub async fn ask(self: &Rc<Self>, peer: usize, query: Query) -> Option<Answer> {
+        if peer == self.id() {
+            return Some(home::answer(self, query).await);
+        }
+        self.bus.ask(peer, query).await
+    }
+
+    /// Asks every shard, this one included.
+    pub async fn ask_all(self: &Rc<Self>, query: Query) -> Vec<Answer> {
+        let mut answers = vec![home::answer(self, query.clone()).await];
+        answers.extend(self.bus.ask_peers(query).await);
+        answers
     }
 
     /// This shard's counters, with its gauges filled in.
@@ -162,6 +263,7 @@ pub fn enqueue(conn: &mut ConnEntry, frame: Frame, limit: usize, stats: &mut Sta
 pub async fn run(
     config: Arc<Config>,
     mesh: crate::bus::Mesh,
+    app_conns: Arc<[AtomicU64]>,
     addr: std::net::SocketAddr,
     ready: crossbeam_channel::Sender<Result<usize, String>>,
 ) {
@@ -176,7 +278,7 @@ pub async fn run(
         let _ = ready.send(Err("shard could not join the ring mesh".into()));
         return;
     };
-    let shard = Shard::new(config, bus);
+    let shard = Shard::new(config, bus, app_conns);
     rings::listen(&shard, receivers);
     sweep::start(&shard);
     let accept = glommio::spawn_local(serve_listener(shard.clone(), listener));

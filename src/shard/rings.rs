@@ -1,7 +1,7 @@
 //! The receiving side of the mesh: one task per peer ring, applying what other shards send.
-//! Replies are sent from their own tasks so a receiving loop never waits on a full ring.
+//! Questions are answered from tasks of their own so a receiving loop never waits on a ring.
 
-use super::Shard;
+use super::{home, Shard};
 use crate::{bus::ShardMsg, fanout};
 use glommio::channels::channel_mesh::Receivers;
 use std::rc::Rc;
@@ -23,17 +23,15 @@ fn apply(shard: &Rc<Shard>, msg: ShardMsg) {
         ShardMsg::Publish(publication) => {
             fanout::deliver_local(shard, &publication);
         }
-        ShardMsg::StatsRequest { from, request } => {
-            let stats = shard.local_stats();
+        ShardMsg::Ask { from, request, query } => {
             let shard = shard.clone();
             glommio::spawn_local(async move {
-                let _ = shard
-                    .bus
-                    .send_to(from, ShardMsg::StatsReply { request, stats })
-                    .await;
+                let answer = home::answer(&shard, query).await;
+                shard.bus.send_to(from, ShardMsg::Answer { request, answer }).await;
             })
             .detach();
         }
-        ShardMsg::StatsReply { request, stats } => shard.bus.deliver_reply(request, stats),
+        ShardMsg::Answer { request, answer } => shard.bus.deliver_answer(request, answer),
+        ShardMsg::Tell(notice) => home::on_notice(shard, notice),
     }
 }

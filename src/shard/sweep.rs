@@ -39,6 +39,15 @@ fn sweep(shard: &Shard, ping: &Frame) {
             }
             continue;
         }
+        let signin_within =
+            shard.config.apps[usize::from(conn.app)].user_authentication_timeout_secs;
+        if signin_within > 0
+            && !conn.signed_in
+            && now.saturating_sub(conn.opened) >= signin_within as u32
+        {
+            conn.close(CloseCode::Unauthorized);
+            continue;
+        }
         if conn.ping_sent != 0 {
             if now.saturating_sub(conn.ping_sent) >= patience {
                 conn.close(CloseCode::PongTimeout);

@@ -4,6 +4,9 @@
 //! (fast to walk during fan-out), and each connection remembers its position in every topic it
 //! is in, so removal is a `swap_remove` plus one position fix-up.
 
+pub mod home;
+pub mod presence;
+
 use crate::conn::{ConnEntry, ConnKey};
 use ahash::AHashMap;
 use slab::Slab;
@@ -43,6 +46,35 @@ impl TopicIndex {
         self.topics.is_empty()
     }
 
+    /// Channels of `app` starting with `prefix`, with their local subscriber counts.
+    pub fn channels(&self, app: u16, prefix: &str) -> Vec<(String, u64)> {
+        let Some(names) = self.by_name.get(usize::from(app)) else { return Vec::new() };
+        names
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .filter_map(|(name, &id)| {
+                let topic = self.topics.get(id as usize)?;
+                Some((name.to_string(), topic.subscribers.len() as u64))
+            })
+            .collect()
+    }
+
+    /// Names of the topics a connection is subscribed to.
+    pub fn names_of(&self, conn: &ConnEntry) -> Vec<Box<str>> {
+        conn.subscriptions
+            .iter()
+            .filter_map(|&(id, _)| self.topics.get(id as usize).map(|t| t.name.clone()))
+            .collect()
+    }
+
+    /// Whether `key` is subscribed to `name`.
+    pub fn is_subscribed(&self, conn: &ConnEntry, name: &str) -> bool {
+        let Some(&id) = self.by_name.get(usize::from(conn.app)).and_then(|m| m.get(name)) else {
+            return false;
+        };
+        conn.subscriptions.iter().any(|&(t, _)| t == id)
+    }
+
     /// Subscribes `key`; returns false if it already was (re-subscribing is idempotent).
     pub fn subscribe(&mut self, conns: &mut Slab<ConnEntry>, key: ConnKey, name: &str) -> bool {
         let Some(conn) = conns.get_mut(key.index()) else {
@@ -50,18 +82,13 @@ impl TopicIndex {
         };
         let app = conn.app;
         if self.by_name.len() <= usize::from(app) {
-            self.by_name
-                .resize_with(usize::from(app) + 1, AHashMap::default);
+            self.by_name.resize_with(usize::from(app) + 1, AHashMap::default);
         }
         let names = &mut self.by_name[usize::from(app)];
         let id = match names.get(name) {
             Some(&id) => id,
             None => {
-                let topic = Topic {
-                    app,
-                    name: name.into(),
-                    subscribers: Vec::new(),
-                };
+                let topic = Topic { app, name: name.into(), subscribers: Vec::new() };
                 let id = self.topics.insert(topic) as TopicId;
                 names.insert(name.into(), id);
                 id
@@ -81,11 +108,7 @@ impl TopicIndex {
         let Some(conn) = conns.get(key.index()) else {
             return false;
         };
-        let Some(&id) = self
-            .by_name
-            .get(usize::from(conn.app))
-            .and_then(|m| m.get(name))
-        else {
+        let Some(&id) = self.by_name.get(usize::from(conn.app)).and_then(|m| m.get(name)) else {
             return false;
         };
         self.remove(conns, key, id)
@@ -140,23 +163,12 @@ mod tests {
     fn conn(conns: &mut Slab<ConnEntry>, app: u16) -> ConnKey {
         let entry = conns.vacant_entry();
         let key = ConnKey::new(entry.key(), 7);
-        entry.insert(ConnEntry::new(
-            7,
-            app,
-            SocketId {
-                high: 1,
-                low: key.index() as u64,
-            },
-            0,
-        ));
+        entry.insert(ConnEntry::new(7, app, SocketId { high: 1, low: key.index() as u64 }, 0));
         key
     }
 
     fn subs(index: &TopicIndex, app: u16, name: &str) -> Vec<ConnKey> {
-        let mut v = index
-            .get(app, name)
-            .map(|t| t.subscribers.clone())
-            .unwrap_or_default();
+        let mut v = index.get(app, name).map(|t| t.subscribers.clone()).unwrap_or_default();
         v.sort_by_key(|k| k.index());
         v
     }
@@ -188,10 +200,7 @@ mod tests {
         assert!(!index.unsubscribe(&mut conns, keys[1], "t"));
         index.unsubscribe_all(&mut conns, keys[0]);
         assert_eq!(subs(&index, 0, "t"), vec![keys[2], keys[3], keys[4]]);
-        assert_eq!(
-            subs(&index, 0, "u"),
-            vec![keys[1], keys[2], keys[3], keys[4]]
-        );
+        assert_eq!(subs(&index, 0, "u"), vec![keys[1], keys[2], keys[3], keys[4]]);
         // Every remaining position must point back at its connection.
         for &k in &keys[1..] {
             for &(id, pos) in &conns[k.index()].subscriptions {

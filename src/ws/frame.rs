@@ -157,10 +157,7 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
 
 /// Encodes an unmasked server frame: header then payload, in one buffer.
 pub fn encode(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-    let header = FrameHeader {
-        opcode,
-        ..FrameHeader::default()
-    };
+    let header = FrameHeader { opcode, ..FrameHeader::default() };
     let mut out = Vec::with_capacity(header.len(payload.len() as u64) + payload.len());
     // Writing into a Vec cannot fail.
     let _ = header.format(payload.len() as u64, &mut out);
@@ -210,16 +207,9 @@ mod tests {
         let mut bytes = masked(0x81, b"{\"event\":\"pusher:ping\"}");
         let total = bytes.len();
         let mut r = Reassembly::default();
-        let (used, msg) = decode(&mut bytes, &mut r, 1024)
-            .expect("valid")
-            .expect("complete");
+        let (used, msg) = decode(&mut bytes, &mut r, 1024).expect("valid").expect("complete");
         assert_eq!(used, total);
-        assert_eq!(
-            msg,
-            Some(Message::Text(
-                &mut b"{\"event\":\"pusher:ping\"}".to_vec()[..]
-            ))
-        );
+        assert_eq!(msg, Some(Message::Text(&mut b"{\"event\":\"pusher:ping\"}".to_vec()[..])));
     }
 
     #[test]
@@ -236,10 +226,7 @@ mod tests {
     fn refuses_unmasked_and_reserved_bits() {
         let mut r = Reassembly::default();
         let mut unmasked = vec![0x81, 0x02, b'h', b'i'];
-        assert_eq!(
-            decode(&mut unmasked, &mut r, 1024),
-            Err(FrameError::Unmasked)
-        );
+        assert_eq!(decode(&mut unmasked, &mut r, 1024), Err(FrameError::Unmasked));
         let mut rsv = masked(0xC1, b"hi");
         assert_eq!(decode(&mut rsv, &mut r, 1024), Err(FrameError::Reserved));
     }
@@ -256,24 +243,12 @@ mod tests {
     fn reassembles_fragments_and_answers_pings_between_them() {
         let mut r = Reassembly::default();
         let mut first = masked(0x01, b"hel");
-        assert_eq!(
-            decode(&mut first, &mut r, 1024)
-                .expect("ok")
-                .expect("frame")
-                .1,
-            None
-        );
+        assert_eq!(decode(&mut first, &mut r, 1024).expect("ok").expect("frame").1, None);
         let mut ping = masked(0x89, b"p");
-        let got = decode(&mut ping, &mut r, 1024)
-            .expect("ok")
-            .expect("frame")
-            .1;
+        let got = decode(&mut ping, &mut r, 1024).expect("ok").expect("frame").1;
         assert_eq!(got, Some(Message::Ping(b"p")));
         let mut last = masked(0x80, b"lo");
-        let got = decode(&mut last, &mut r, 1024)
-            .expect("ok")
-            .expect("frame")
-            .1;
+        let got = decode(&mut last, &mut r, 1024).expect("ok").expect("frame").1;
         assert_eq!(got, Some(Message::Text(&mut b"hello".to_vec()[..])));
         r.release();
         assert_eq!(r.buf.capacity(), 0);
@@ -292,37 +267,22 @@ mod tests {
     fn protocol_violations() {
         let mut r = Reassembly::default();
         let mut stray = masked(0x80, b"x");
-        assert_eq!(
-            decode(&mut stray, &mut r, 1024),
-            Err(FrameError::StrayContinuation)
-        );
+        assert_eq!(decode(&mut stray, &mut r, 1024), Err(FrameError::StrayContinuation));
         let mut bad_utf8 = masked(0x81, &[0xff, 0xfe]);
-        assert_eq!(
-            decode(&mut bad_utf8, &mut r, 1024),
-            Err(FrameError::NotUtf8)
-        );
+        assert_eq!(decode(&mut bad_utf8, &mut r, 1024), Err(FrameError::NotUtf8));
         let mut long_ping = masked(0x89, &[0u8; 126]);
-        assert_eq!(
-            decode(&mut long_ping, &mut r, 1024),
-            Err(FrameError::BadControl)
-        );
+        assert_eq!(decode(&mut long_ping, &mut r, 1024), Err(FrameError::BadControl));
         let mut open = masked(0x01, b"a");
         decode(&mut open, &mut r, 1024).expect("opens");
         let mut interleaved = masked(0x81, b"b");
-        assert_eq!(
-            decode(&mut interleaved, &mut r, 1024),
-            Err(FrameError::InterleavedMessage)
-        );
+        assert_eq!(decode(&mut interleaved, &mut r, 1024), Err(FrameError::InterleavedMessage));
     }
 
     #[test]
     fn close_frames_carry_their_code() {
         let mut r = Reassembly::default();
         let mut close_frame = masked(0x88, &[0x03, 0xE8]);
-        let got = decode(&mut close_frame, &mut r, 1024)
-            .expect("ok")
-            .expect("frame")
-            .1;
+        let got = decode(&mut close_frame, &mut r, 1024).expect("ok").expect("frame").1;
         assert_eq!(got, Some(Message::Close(Some(1000))));
     }
 

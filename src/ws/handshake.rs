@@ -59,22 +59,13 @@ pub fn read_opening(buf: &[u8]) -> Result<Option<(Opening, usize)>, HeadError> {
         return Ok(Some((Opening::Http, len)));
     }
     if req.method != Some("GET") {
-        return Ok(Some((
-            Opening::BadUpgrade("WebSocket upgrade must be a GET"),
-            len,
-        )));
+        return Ok(Some((Opening::BadUpgrade("WebSocket upgrade must be a GET"), len)));
     }
     if header("sec-websocket-version") != Some("13") {
-        return Ok(Some((
-            Opening::BadUpgrade("Sec-WebSocket-Version must be 13"),
-            len,
-        )));
+        return Ok(Some((Opening::BadUpgrade("Sec-WebSocket-Version must be 13"), len)));
     }
     let Some(key) = header("sec-websocket-key") else {
-        return Ok(Some((
-            Opening::BadUpgrade("missing Sec-WebSocket-Key"),
-            len,
-        )));
+        return Ok(Some((Opening::BadUpgrade("missing Sec-WebSocket-Key"), len)));
     };
     let target = req.path.unwrap_or("/");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -93,9 +84,7 @@ pub fn read_opening(buf: &[u8]) -> Result<Option<(Opening, usize)>, HeadError> {
 }
 
 fn has_token(value: &str, token: &str) -> bool {
-    value
-        .split(',')
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// A minimal HTTP error answer for requests refused before hyper sees them.
@@ -118,13 +107,9 @@ mod tests {
 
     #[test]
     fn upgrade_gets_the_rfc_accept_key() {
-        let (opening, len) = read_opening(UPGRADE.as_bytes())
-            .expect("ok")
-            .expect("complete");
+        let (opening, len) = read_opening(UPGRADE.as_bytes()).expect("ok").expect("complete");
         assert_eq!(len, UPGRADE.len());
-        let Opening::Upgrade(up) = opening else {
-            panic!("not an upgrade: {opening:?}")
-        };
+        let Opening::Upgrade(up) = opening else { panic!("not an upgrade: {opening:?}") };
         assert_eq!(up.path, "/prefix/app/app-key");
         assert_eq!(up.query, "protocol=7&client=js&flash=false");
         let text = String::from_utf8(up.response).expect("ascii");
@@ -136,11 +121,7 @@ mod tests {
     #[test]
     fn partial_head_needs_more() {
         for cut in 0..UPGRADE.len() - 1 {
-            assert_eq!(
-                read_opening(&UPGRADE.as_bytes()[..cut]),
-                Ok(None),
-                "cut {cut}"
-            );
+            assert_eq!(read_opening(&UPGRADE.as_bytes()[..cut]), Ok(None), "cut {cut}");
         }
     }
 
@@ -155,21 +136,12 @@ mod tests {
     #[test]
     fn bad_upgrades_and_garbage() {
         let no_key = UPGRADE.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "");
-        let got = read_opening(no_key.as_bytes())
-            .expect("ok")
-            .expect("complete")
-            .0;
+        let got = read_opening(no_key.as_bytes()).expect("ok").expect("complete").0;
         assert!(matches!(got, Opening::BadUpgrade(_)));
         let old = UPGRADE.replace("Version: 13", "Version: 8");
-        let got = read_opening(old.as_bytes())
-            .expect("ok")
-            .expect("complete")
-            .0;
+        let got = read_opening(old.as_bytes()).expect("ok").expect("complete").0;
         assert!(matches!(got, Opening::BadUpgrade(_)));
-        assert_eq!(
-            read_opening(b"\x00\x01garbage\r\n\r\n"),
-            Err(HeadError::Malformed)
-        );
+        assert_eq!(read_opening(b"\x00\x01garbage\r\n\r\n"), Err(HeadError::Malformed));
         let huge = vec![b'a'; MAX_HEAD + 1];
         assert!(read_opening(&huge).is_err());
     }

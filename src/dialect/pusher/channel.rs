@@ -34,6 +34,14 @@ impl ChannelKind {
     }
 }
 
+/// Whether a channel keeps its last event (`cache-`, `private-cache-`, `presence-cache-`,
+/// `private-encrypted-cache-`).
+pub fn is_cache(name: &str) -> bool {
+    ["cache-", "private-cache-", "presence-cache-", "private-encrypted-cache-"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
 /// Why a channel name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -75,23 +83,21 @@ mod tests {
         assert_eq!(ChannelKind::of("cache-news"), ChannelKind::Public);
         assert_eq!(ChannelKind::of("private-x"), ChannelKind::Private);
         assert_eq!(ChannelKind::of("private-cache-x"), ChannelKind::Private);
-        assert_eq!(
-            ChannelKind::of("private-encrypted-x"),
-            ChannelKind::PrivateEncrypted
-        );
-        assert_eq!(
-            ChannelKind::of("private-encrypted-cache-x"),
-            ChannelKind::PrivateEncrypted
-        );
+        assert_eq!(ChannelKind::of("private-encrypted-x"), ChannelKind::PrivateEncrypted);
+        assert_eq!(ChannelKind::of("private-encrypted-cache-x"), ChannelKind::PrivateEncrypted);
         assert_eq!(ChannelKind::of("presence-room"), ChannelKind::Presence);
-        assert_eq!(
-            ChannelKind::of("presence-cache-room"),
-            ChannelKind::Presence
-        );
-        assert_eq!(
-            ChannelKind::of("#server-to-user-42"),
-            ChannelKind::ServerToUser
-        );
+        assert_eq!(ChannelKind::of("presence-cache-room"), ChannelKind::Presence);
+        assert_eq!(ChannelKind::of("#server-to-user-42"), ChannelKind::ServerToUser);
+    }
+
+    #[test]
+    fn cache_channels() {
+        for yes in ["cache-a", "private-cache-a", "presence-cache-a", "private-encrypted-cache-a"] {
+            assert!(is_cache(yes), "{yes}");
+        }
+        for no in ["a", "private-a", "presence-a", "cachex", "private-encrypted-a"] {
+            assert!(!is_cache(no), "{no}");
+        }
     }
 
     #[test]
@@ -102,15 +108,9 @@ mod tests {
         assert_eq!(check_name("has space", 164), Err(NameError::BadCharacter));
         assert_eq!(check_name("a#b", 164), Err(NameError::BadCharacter));
         assert_eq!(check_name("#other", 164), Err(NameError::BadCharacter));
-        assert_eq!(
-            check_name("#server-to-user-", 164),
-            Err(NameError::BadCharacter)
-        );
+        assert_eq!(check_name("#server-to-user-", 164), Err(NameError::BadCharacter));
         assert_eq!(check_name("caf\u{e9}", 164), Err(NameError::BadCharacter));
-        assert_eq!(
-            check_name(&"a".repeat(165), 164),
-            Err(NameError::TooLong(164))
-        );
+        assert_eq!(check_name(&"a".repeat(165), 164), Err(NameError::TooLong(164)));
         assert_eq!(check_name(&"a".repeat(164), 164), Ok(()));
     }
 }

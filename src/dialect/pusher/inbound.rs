@@ -58,11 +58,7 @@ pub fn parse(text: &mut [u8]) -> Result<Request, InboundError> {
         "pusher:pong" => Request::Pong,
         "pusher:subscribe" => {
             let data = data_object(data);
-            let field = |name| {
-                data.as_ref()
-                    .and_then(|d| d.get_str(name))
-                    .map(str::to_string)
-            };
+            let field = |name| data.as_ref().and_then(|d| d.get_str(name)).map(str::to_string);
             let channel = field("channel").ok_or_else(|| missing_channel(event))?;
             Request::Subscribe(Subscribe {
                 channel,
@@ -78,33 +74,21 @@ pub fn parse(text: &mut [u8]) -> Result<Request, InboundError> {
         }
         "pusher:signin" => {
             let data = data_object(data);
-            let field = |name| {
-                data.as_ref()
-                    .and_then(|d| d.get_str(name))
-                    .map(str::to_string)
-            };
+            let field = |name| data.as_ref().and_then(|d| d.get_str(name)).map(str::to_string);
             let auth = field("auth").ok_or(InboundError::MissingField(event.into(), "auth"))?;
             let user_data =
                 field("user_data").ok_or(InboundError::MissingField(event.into(), "user_data"))?;
             Request::Signin { auth, user_data }
         }
         client if client.starts_with("client-") => {
-            let channel = value
-                .get_str("channel")
-                .ok_or_else(|| missing_channel(event))?;
+            let channel = value.get_str("channel").ok_or_else(|| missing_channel(event))?;
             let data = match data {
                 Some(d) => d.encode(),
                 None => "null".to_string(),
             };
-            Request::ClientEvent {
-                event: client.into(),
-                channel: channel.into(),
-                data,
-            }
+            Request::ClientEvent { event: client.into(), channel: channel.into(), data }
         }
-        other => Request::Unknown {
-            event: other.into(),
-        },
+        other => Request::Unknown { event: other.into() },
     })
 }
 
@@ -117,9 +101,7 @@ fn data_object(data: Option<&BorrowedValue<'_>>) -> Option<simd_json::OwnedValue
     let data = data?;
     if let Some(text) = data.as_str() {
         let mut bytes = text.as_bytes().to_vec();
-        return simd_json::to_owned_value(&mut bytes)
-            .ok()
-            .filter(|v| v.is_object());
+        return simd_json::to_owned_value(&mut bytes).ok().filter(|v| v.is_object());
     }
     data.is_object().then(|| data.clone().into())
 }
@@ -141,11 +123,7 @@ mod tests {
     #[test]
     fn subscribe_as_pusher_js_sends_it() {
         let got = p(r#"{"event":"pusher:subscribe","data":{"auth":"","channel":"news"}}"#);
-        let want = Subscribe {
-            channel: "news".into(),
-            auth: None,
-            channel_data: None,
-        };
+        let want = Subscribe { channel: "news".into(), auth: None, channel_data: None };
         assert_eq!(got, Ok(Request::Subscribe(want)));
         let got = p(
             r#"{"event":"pusher:subscribe","data":{"auth":"k:s","channel":"presence-r","channel_data":"{\"user_id\":\"1\"}"}}"#,
@@ -161,12 +139,7 @@ mod tests {
     #[test]
     fn data_given_as_a_json_string() {
         let got = p(r#"{"event":"pusher:unsubscribe","data":"{\"channel\":\"news\"}"}"#);
-        assert_eq!(
-            got,
-            Ok(Request::Unsubscribe {
-                channel: "news".into()
-            })
-        );
+        assert_eq!(got, Ok(Request::Unsubscribe { channel: "news".into() }));
     }
 
     #[test]
@@ -181,9 +154,7 @@ mod tests {
             })
         );
         let got = p(r#"{"event":"client-x","channel":"private-c","data":"hi \"there\""}"#);
-        let Ok(Request::ClientEvent { data, .. }) = got else {
-            panic!("{got:?}")
-        };
+        let Ok(Request::ClientEvent { data, .. }) = got else { panic!("{got:?}") };
         assert_eq!(data, r#""hi \"there\"""#);
     }
 
@@ -205,11 +176,6 @@ mod tests {
             p(r#"{"event":"client-x","data":{}}"#),
             Err(InboundError::MissingChannel(_))
         ));
-        assert_eq!(
-            p(r#"{"event":"nope"}"#),
-            Ok(Request::Unknown {
-                event: "nope".into()
-            })
-        );
+        assert_eq!(p(r#"{"event":"nope"}"#), Ok(Request::Unknown { event: "nope".into() }));
     }
 }

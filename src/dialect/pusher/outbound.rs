@@ -23,16 +23,9 @@ pub fn connection_established(socket_id: &str, activity_timeout: u64) -> Vec<u8>
         socket_id: &'a str,
         activity_timeout: u64,
     }
-    let data = String::from_utf8(to_json(&Data {
-        socket_id,
-        activity_timeout,
-    }))
-    .unwrap_or_default();
-    to_json(&Envelope {
-        event: "pusher:connection_established",
-        channel: None,
-        data: &data,
-    })
+    let data =
+        String::from_utf8(to_json(&Data { socket_id, activity_timeout })).unwrap_or_default();
+    to_json(&Envelope { event: "pusher:connection_established", channel: None, data: &data })
 }
 
 /// `pusher:error`; `code` is `null` for errors that do not close the connection.
@@ -47,10 +40,7 @@ pub fn error(code: Option<u16>, message: &str) -> Vec<u8> {
         event: &'static str,
         data: Data<'a>,
     }
-    to_json(&Error {
-        event: "pusher:error",
-        data: Data { code, message },
-    })
+    to_json(&Error { event: "pusher:error", data: Data { code, message } })
 }
 
 /// `pusher:pong` (and `pusher:ping` when the server probes a silent client).
@@ -65,11 +55,47 @@ pub fn subscription_succeeded(channel: &str) -> Vec<u8> {
 
 /// A channel event: `{"event","channel","data"}` with `data` already a string.
 pub fn channel_event(event: &str, channel: &str, data: &str) -> Vec<u8> {
-    to_json(&Envelope {
-        event,
-        channel: Some(channel),
-        data,
-    })
+    to_json(&Envelope { event, channel: Some(channel), data })
+}
+
+/// `pusher_internal:subscription_succeeded` for a presence channel, with the member snapshot.
+pub fn presence_succeeded(channel: &str, snapshot: &str) -> Vec<u8> {
+    channel_event("pusher_internal:subscription_succeeded", channel, snapshot)
+}
+
+/// `pusher:cache_miss` for a cache channel with nothing cached (soketi's and Reverb's shape).
+pub fn cache_miss(channel: &str) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Miss<'a> {
+        event: &'static str,
+        channel: &'a str,
+    }
+    to_json(&Miss { event: "pusher:cache_miss", channel })
+}
+
+/// `pusher:signin_success`, echoing the signed `user_data` string.
+pub fn signin_success(user_data: &str) -> Vec<u8> {
+    serde_json::json!({"event": "pusher:signin_success", "data": {"user_data": user_data}})
+        .to_string()
+        .into_bytes()
+}
+
+/// A relayed client event: `data` is the JSON the client sent (object or string), kept as is;
+/// `user_id` is added on presence channels.
+pub fn client_event(event: &str, channel: &str, data_json: &str, user_id: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + event.len() + channel.len() + data_json.len());
+    out.extend_from_slice(b"{\"event\":");
+    out.extend_from_slice(&to_json(&event));
+    out.extend_from_slice(b",\"channel\":");
+    out.extend_from_slice(&to_json(&channel));
+    out.extend_from_slice(b",\"data\":");
+    out.extend_from_slice(data_json.as_bytes());
+    if let Some(user_id) = user_id {
+        out.extend_from_slice(b",\"user_id\":");
+        out.extend_from_slice(&to_json(&user_id));
+    }
+    out.push(b'}');
+    out
 }
 
 #[cfg(test)]
@@ -86,15 +112,28 @@ mod tests {
     }
 
     #[test]
+    fn client_events_keep_data_and_add_user_id() {
+        let text = client_event("client-typing", "presence-r", r#"{"a":1}"#, Some("u\"1"));
+        let v: serde_json::Value = serde_json::from_slice(&text).expect("valid JSON");
+        assert_eq!(
+            v,
+            serde_json::json!({"event": "client-typing", "channel": "presence-r", "data": {"a": 1}, "user_id": "u\"1"})
+        );
+        let text = client_event("client-x", "private-r", r#""hi""#, None);
+        assert_eq!(text, br#"{"event":"client-x","channel":"private-r","data":"hi"}"#);
+        assert_eq!(cache_miss("cache-x"), br#"{"event":"pusher:cache_miss","channel":"cache-x"}"#);
+        let v: serde_json::Value =
+            serde_json::from_slice(&signin_success(r#"{"id":"1"}"#)).expect("json");
+        assert_eq!(v["data"]["user_data"], r#"{"id":"1"}"#);
+    }
+
+    #[test]
     fn errors_and_events() {
         assert_eq!(
             error(None, "Invalid JSON"),
             br#"{"event":"pusher:error","data":{"code":null,"message":"Invalid JSON"}}"#
         );
-        assert_eq!(
-            ping_pong("pusher:pong"),
-            br#"{"event":"pusher:pong","data":{}}"#
-        );
+        assert_eq!(ping_pong("pusher:pong"), br#"{"event":"pusher:pong","data":{}}"#);
         assert_eq!(
             subscription_succeeded("news"),
             br#"{"event":"pusher_internal:subscription_succeeded","channel":"news","data":"{}"}"#

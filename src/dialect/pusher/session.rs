@@ -1,17 +1,23 @@
-//! A Pusher connection's requests applied to its shard: subscriptions change the topic index,
-//! replies and errors are queued on the connection. No I/O: the driver does that.
+//! A Pusher connection's requests applied to its shard: subscriptions of every channel kind,
+//! client events, sign-in. Replies and errors are queued on the connection; questions to a
+//! channel's home shard (presence, cache) run as small tasks. No I/O: the driver does that.
 
 use super::{
+    auth,
     channel::{self, ChannelKind},
     inbound::{self, Request, Subscribe},
     outbound,
 };
 use crate::{
-    conn::{queue::Frame, ConnKey},
+    bus::{Answer, Notice, PubItem, Publication, Query},
+    conn::{queue::Frame, ConnKey, SocketId},
     error::CloseCode,
+    fanout,
     shard::Shard,
     ws::frame::{self, Message},
 };
+use bytes::Bytes;
+use std::rc::Rc;
 
 /// Queues `connection_established` for a new connection.
 pub fn open(shard: &Shard, key: ConnKey, socket_id: &str) {
@@ -20,18 +26,14 @@ pub fn open(shard: &Shard, key: ConnKey, socket_id: &str) {
 }
 
 /// Handles one complete client message. `Err` closes the connection with that code.
-pub fn on_message(shard: &Shard, key: ConnKey, message: Message<'_>) -> Result<(), CloseCode> {
+pub fn on_message(shard: &Rc<Shard>, key: ConnKey, message: Message<'_>) -> Result<(), CloseCode> {
     match message {
         Message::Text(text) => {
             shard.state.borrow_mut().stats.messages_in += 1;
             on_text(shard, key, text);
         }
         Message::Binary(_) => {
-            error(
-                shard,
-                key,
-                "Binary frames are not supported; send JSON text frames",
-            );
+            error(shard, key, "Binary frames are not supported; send JSON text frames");
         }
         Message::Ping(payload) => shard.send(key, Frame::new(frame::pong(payload))),
         Message::Pong => {}
@@ -40,44 +42,264 @@ pub fn on_message(shard: &Shard, key: ConnKey, message: Message<'_>) -> Result<(
     Ok(())
 }
 
-fn on_text(shard: &Shard, key: ConnKey, text: &mut [u8]) {
+fn on_text(shard: &Rc<Shard>, key: ConnKey, text: &mut [u8]) {
+    let Some((app, socket)) = identity(shard, key) else { return };
+    let conn = Conn { shard, key, app, socket };
     match inbound::parse(text) {
         Ok(Request::Ping) => reply(shard, key, &outbound::ping_pong("pusher:pong")),
         Ok(Request::Pong) => {}
-        Ok(Request::Subscribe(request)) => subscribe(shard, key, request),
-        Ok(Request::Unsubscribe { channel }) => {
-            shard.unsubscribe(key, &channel);
+        Ok(Request::Subscribe(request)) => conn.subscribe(request),
+        Ok(Request::Unsubscribe { channel }) => conn.unsubscribe(&channel),
+        Ok(Request::Signin { auth, user_data }) => conn.sign_in(&auth, &user_data),
+        Ok(Request::ClientEvent { event, channel, data }) => {
+            conn.client_event(&event, &channel, &data)
         }
-        Ok(Request::Signin { .. }) => error(shard, key, "User sign-in is not supported yet"),
-        Ok(Request::ClientEvent { .. }) => error(shard, key, "Client events are not supported yet"),
         Ok(Request::Unknown { event }) => error(shard, key, &format!("Unknown event: {event}")),
         Err(e) => error(shard, key, &e.to_string()),
     }
 }
 
-fn subscribe(shard: &Shard, key: ConnKey, request: Subscribe) {
-    let name = &request.channel;
-    if let Err(e) = channel::check_name(name, shard.config.max_channel_name_len) {
-        return error(shard, key, &format!("{e}: {name}"));
+fn identity(shard: &Shard, key: ConnKey) -> Option<(u16, SocketId)> {
+    let state = shard.state.borrow();
+    state.conns.get(key.index()).map(|c| (c.app, c.socket_id))
+}
+
+/// One connection's view of its shard while handling a message.
+struct Conn<'a> {
+    shard: &'a Rc<Shard>,
+    key: ConnKey,
+    app: u16,
+    socket: SocketId,
+}
+
+impl Conn<'_> {
+    fn error(&self, message: &str) {
+        error(self.shard, self.key, message);
     }
-    match ChannelKind::of(name) {
-        ChannelKind::Public => {
-            shard.subscribe(key, name);
-            reply(shard, key, &outbound::subscription_succeeded(name));
+
+    fn subscribe(&self, request: Subscribe) {
+        let name = request.channel.as_str();
+        if let Err(e) = channel::check_name(name, self.shard.config.max_channel_name_len) {
+            return self.error(&format!("{e}: {name}"));
         }
-        kind => {
-            let what = match kind {
-                ChannelKind::Presence => "Presence",
-                ChannelKind::ServerToUser => "User",
-                _ => "Private",
+        let app = self.shard.app(self.app);
+        let socket = self.socket.to_string();
+        let refused = match ChannelKind::of(name) {
+            ChannelKind::Public => None,
+            ChannelKind::Private | ChannelKind::PrivateEncrypted => {
+                let signed = auth::channel_string(&socket, name, None);
+                auth::check(app, request.auth.as_deref(), &signed).err().map(|e| e.to_string())
+            }
+            ChannelKind::ServerToUser => {
+                let owner = name.strip_prefix("#server-to-user-");
+                let state = self.shard.state.borrow();
+                (state.identities.user(self.key) != owner)
+                    .then(|| format!("{name} is only for the connection signed in as that user"))
+            }
+            ChannelKind::Presence => return self.join_presence(request),
+        };
+        if let Some(why) = refused {
+            return self.error(&why);
+        }
+        self.shard.subscribe(self.key, name);
+        reply(self.shard, self.key, &outbound::subscription_succeeded(name));
+        if channel::is_cache(name) {
+            replay_cache(self.shard, self.key, self.app, name.to_string());
+        }
+    }
+
+    /// Checks a presence subscription here, then asks the channel's home shard to add the
+    /// member; the subscription completes when the home answers with the member list.
+    fn join_presence(&self, request: Subscribe) {
+        let app = self.shard.app(self.app);
+        let name = request.channel;
+        let Some(channel_data) = request.channel_data else {
+            return self.error(&format!("Presence channel {name} needs channel_data"));
+        };
+        let signed = auth::channel_string(&self.socket.to_string(), &name, Some(&channel_data));
+        if let Err(e) = auth::check(app, request.auth.as_deref(), &signed) {
+            return self.error(&e.to_string());
+        }
+        let (user_id, user_info) = match member(&channel_data, app) {
+            Ok(member) => member,
+            Err(why) => return self.error(&why),
+        };
+        {
+            let mut state = self.shard.state.borrow_mut();
+            if state.identities.presence_user(self.key, &name).is_some() {
+                drop(state);
+                return self.error(&format!("Existing subscription to channel {name}"));
+            }
+            // Recorded now, so a close while the join is on its way still sends the leave.
+            state.identities.add_presence(self.key, &name, &user_id);
+        }
+        let (shard, key, app, socket) = (self.shard.clone(), self.key, self.app, self.socket);
+        glommio::spawn_local(async move {
+            let home = shard.home_of(app, &name);
+            let query = Query::Join {
+                app,
+                channel: name.clone(),
+                user_id: user_id.clone(),
+                socket,
+                user_info,
             };
-            error(
-                shard,
-                key,
-                &format!("{what} channels are not supported yet: {name}"),
-            );
+            let answer = shard.ask(home, query).await;
+            finish_join(&shard, key, app, socket, &name, &user_id, answer);
+        })
+        .detach();
+    }
+
+    fn unsubscribe(&self, name: &str) {
+        self.shard.unsubscribe(self.key, name);
+        let user = self.shard.state.borrow_mut().identities.remove_presence(self.key, name);
+        if let Some(user_id) = user {
+            let (app, socket) = (self.app, self.socket);
+            let notice =
+                Notice::Leave { app, channel: name.into(), user_id: user_id.into(), socket };
+            self.shard.tell(self.shard.home_of(app, name), notice);
         }
     }
+
+    fn sign_in(&self, auth_value: &str, user_data: &str) {
+        let app = self.shard.app(self.app);
+        let signed = auth::signin_string(&self.socket.to_string(), user_data);
+        if let Err(e) = auth::check(app, Some(auth_value), &signed) {
+            return self.error(&e.to_string());
+        }
+        let id = serde_json::from_str::<serde_json::Value>(user_data)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string))
+            .filter(|id| !id.is_empty());
+        let Some(id) = id else {
+            return self.error("user_data must be a JSON object with a non-empty string id");
+        };
+        if id.len() > app.max_user_id_len {
+            return self.error(&format!("User id longer than {} characters", app.max_user_id_len));
+        }
+        {
+            let mut state = self.shard.state.borrow_mut();
+            state.identities.sign_in(self.app, self.key, &id);
+            if let Some(conn) = state.conns.get_mut(self.key.index()) {
+                conn.signed_in = true;
+            }
+        }
+        reply(self.shard, self.key, &outbound::signin_success(user_data));
+    }
+
+    fn client_event(&self, event: &str, name: &str, data: &str) {
+        let app = self.shard.app(self.app);
+        if !app.enable_client_messages {
+            return self.error("Client events are disabled for this app");
+        }
+        let kind = ChannelKind::of(name);
+        if !matches!(kind, ChannelKind::Private | ChannelKind::Presence) {
+            return self.error("Client events are only allowed on private and presence channels");
+        }
+        if event.len() > app.max_event_name_len || data.len() > app.max_event_payload_bytes {
+            return self.error("Client event too large");
+        }
+        let now = self.shard.now();
+        let (subscribed, allowed, user_id) = {
+            let mut state = self.shard.state.borrow_mut();
+            let user_id = state.identities.presence_user(self.key, name).map(str::to_string);
+            let state = &mut *state;
+            let Some(conn) = state.conns.get_mut(self.key.index()) else { return };
+            let subscribed = state.topics.is_subscribed(conn, name);
+            let allowed =
+                subscribed && conn.allow_client_event(now, app.max_client_events_per_second);
+            (subscribed, allowed, user_id)
+        };
+        if !subscribed {
+            return self.error(&format!("Client events need a subscription to {name}"));
+        }
+        if !allowed {
+            let text = outbound::error(Some(4301), "Client event rejected due to rate limit");
+            return reply(self.shard, self.key, &text);
+        }
+        let user = if kind == ChannelKind::Presence { user_id.as_deref() } else { None };
+        let text = outbound::client_event(event, name, data, user);
+        let item = PubItem {
+            channel: name.into(),
+            frame: Bytes::from(frame::text(&text)),
+            exclude: Some(self.socket),
+        };
+        let (shard, app) = (self.shard.clone(), self.app);
+        glommio::spawn_local(async move {
+            fanout::publish(&shard, Publication { app, items: vec![item] }).await;
+        })
+        .detach();
+    }
+}
+
+/// `channel_data` of a presence subscription: `user_id` (string or number) and `user_info`.
+fn member(
+    channel_data: &str,
+    app: &crate::config::AppConfig,
+) -> Result<(String, Option<String>), String> {
+    let value: serde_json::Value =
+        serde_json::from_str(channel_data).map_err(|_| "channel_data must be JSON".to_string())?;
+    let user_id = match value.get("user_id") {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => return Err("channel_data needs a user_id".into()),
+    };
+    if user_id.len() > app.max_user_id_len {
+        return Err(format!("user_id longer than {} characters", app.max_user_id_len));
+    }
+    let user_info = value.get("user_info").map(|v| v.to_string());
+    if user_info.as_ref().is_some_and(|i| i.len() > app.max_presence_user_info_bytes) {
+        return Err(format!("user_info larger than {} bytes", app.max_presence_user_info_bytes));
+    }
+    Ok((user_id, user_info))
+}
+
+/// Completes a presence subscription with the home shard's answer.
+fn finish_join(
+    shard: &Rc<Shard>,
+    key: ConnKey,
+    app: u16,
+    socket: SocketId,
+    name: &str,
+    user_id: &str,
+    answer: Option<Answer>,
+) {
+    let snapshot = match answer {
+        Some(Answer::Joined(Ok(snapshot))) => snapshot,
+        other => {
+            shard.state.borrow_mut().identities.remove_presence(key, name);
+            let why = match other {
+                Some(Answer::Joined(Err(why))) => why,
+                _ => format!("Presence channel {name} is unavailable"),
+            };
+            return error(shard, key, &why);
+        }
+    };
+    if !shard.is_open(key) {
+        // Closed while joining: leave again (a repeated leave is harmless at the home).
+        let notice = Notice::Leave { app, channel: name.into(), user_id: user_id.into(), socket };
+        return shard.tell(shard.home_of(app, name), notice);
+    }
+    shard.subscribe(key, name);
+    reply(shard, key, &outbound::presence_succeeded(name, &snapshot));
+    if channel::is_cache(name) {
+        replay_cache(shard, key, app, name.to_string());
+    }
+}
+
+/// Sends a cache channel's last event, or `pusher:cache_miss`, right after subscribing.
+fn replay_cache(shard: &Rc<Shard>, key: ConnKey, app: u16, name: String) {
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let home = shard.home_of(app, &name);
+        let text = match shard.ask(home, Query::Cache { app, channel: name.clone() }).await {
+            Some(Answer::Cache(Some((event, data, _)))) => {
+                outbound::channel_event(&event, &name, &data)
+            }
+            _ => outbound::cache_miss(&name),
+        };
+        reply(&shard, key, &text);
+    })
+    .detach();
 }
 
 fn reply(shard: &Shard, key: ConnKey, text: &[u8]) {

@@ -42,22 +42,10 @@ mod tests {
 
     #[test]
     fn protocol_versions() {
-        assert_eq!(
-            check_protocol("protocol=7&client=js&version=8.4.0&flash=false"),
-            Ok(7)
-        );
+        assert_eq!(check_protocol("protocol=7&client=js&version=8.4.0&flash=false"), Ok(7));
         assert_eq!(check_protocol("client=js"), Err(CloseCode::NoProtocol));
-        assert_eq!(
-            check_protocol("protocol=seven"),
-            Err(CloseCode::InvalidVersion)
-        );
-        assert_eq!(
-            check_protocol("protocol=3"),
-            Err(CloseCode::UnsupportedProtocol)
-        );
-        assert_eq!(
-            check_protocol("protocol=8"),
-            Err(CloseCode::UnsupportedProtocol)
-        );
+        assert_eq!(check_protocol("protocol=seven"), Err(CloseCode::InvalidVersion));
+        assert_eq!(check_protocol("protocol=3"), Err(CloseCode::UnsupportedProtocol));
+        assert_eq!(check_protocol("protocol=8"), Err(CloseCode::UnsupportedProtocol));
     }
 }

@@ -1,0 +1,187 @@
+//! Channel and user queries: `GET /channels`, `GET /channels/{name}`, `GET /channels/{name}/users`
+//! and `POST /users/{id}/terminate_connections`. Counts are gathered from every shard when asked,
+//! so they are exact at the time of the query.
+
+use super::reply::{json, ApiError, Reply};
+use crate::{
+    bus::{Answer, Notice, Query},
+    dialect::pusher::channel::{self, ChannelKind},
+    shard::Shard,
+};
+use ahash::AHashMap;
+use hyper::StatusCode;
+use serde_json::{json, Map, Value};
+use std::rc::Rc;
+
+/// The `info` attributes a query asks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Info {
+    pub user_count: bool,
+    pub subscription_count: bool,
+    pub cache: bool,
+}
+
+impl Info {
+    /// Parses `info=a,b`; an unknown attribute is a 400.
+    pub fn parse(text: Option<&str>) -> Result<Info, ApiError> {
+        let mut info = Info::default();
+        for attribute in text.unwrap_or("").split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            match attribute {
+                "user_count" => info.user_count = true,
+                "subscription_count" => info.subscription_count = true,
+                "cache" => info.cache = true,
+                other => {
+                    return Err(ApiError::bad_request(format!("Unknown info attribute {other}")))
+                }
+            }
+        }
+        Ok(info)
+    }
+
+    /// Refuses attributes that do not fit the channel's kind.
+    fn check(&self, name: &str) -> Result<(), ApiError> {
+        if self.user_count && ChannelKind::of(name) != ChannelKind::Presence {
+            return Err(ApiError::bad_request(
+                "user_count is only available for presence channels",
+            ));
+        }
+        if self.cache && !channel::is_cache(name) {
+            return Err(ApiError::bad_request("cache is only available for cache channels"));
+        }
+        Ok(())
+    }
+}
+
+/// `GET /apps/{id}/channels?filter_by_prefix=&info=user_count`: occupied channels only.
+pub async fn list(
+    shard: &Rc<Shard>,
+    app: u16,
+    prefix: &str,
+    info: &Info,
+) -> Result<Reply, ApiError> {
+    if info.cache {
+        return Err(ApiError::bad_request("cache is not available when listing channels"));
+    }
+    if info.user_count && !prefix.starts_with("presence-") {
+        return Err(ApiError::bad_request("user_count needs filter_by_prefix=presence-"));
+    }
+    let mut subscribers: AHashMap<String, u64> = AHashMap::default();
+    let mut users: AHashMap<String, u64> = AHashMap::default();
+    for answer in shard.ask_all(Query::Channels { app, prefix: prefix.to_string() }).await {
+        if let Answer::Channels { local, presence } = answer {
+            for (name, n) in local {
+                *subscribers.entry(name).or_default() += n;
+            }
+            users.extend(presence);
+        }
+    }
+    let mut channels = Map::new();
+    let mut names: Vec<_> = subscribers.into_iter().filter(|(_, n)| *n > 0).collect();
+    names.sort();
+    for (name, count) in names {
+        let mut attributes = Map::new();
+        if info.user_count {
+            attributes.insert("user_count".into(), json!(users.get(&name).copied().unwrap_or(0)));
+        }
+        if info.subscription_count {
+            attributes.insert("subscription_count".into(), json!(count));
+        }
+        channels.insert(name, Value::Object(attributes));
+    }
+    Ok(json(StatusCode::OK, json!({ "channels": channels }).to_string()))
+}
+
+/// `GET /apps/{id}/channels/{name}?info=...`: `occupied` always, the rest when asked.
+pub async fn show(shard: &Rc<Shard>, app: u16, name: &str, info: &Info) -> Result<Reply, ApiError> {
+    info.check(name)?;
+    let subscribers = subscription_count(shard, app, name).await;
+    let mut body = Map::new();
+    body.insert("occupied".into(), json!(subscribers > 0));
+    if info.user_count {
+        body.insert("user_count".into(), json!(members(shard, app, name).await.len()));
+    }
+    if info.subscription_count {
+        body.insert("subscription_count".into(), json!(subscribers));
+    }
+    if info.cache {
+        let home = shard.home_of(app, name);
+        if let Some(Answer::Cache(Some((_, data, ttl)))) =
+            shard.ask(home, Query::Cache { app, channel: name.to_string() }).await
+        {
+            body.insert("cache".into(), json!({ "data": data, "ttl": ttl }));
+        }
+    }
+    Ok(json(StatusCode::OK, Value::Object(body).to_string()))
+}
+
+/// `GET /apps/{id}/channels/{name}/users`: presence channels only.
+pub async fn users(shard: &Rc<Shard>, app: u16, name: &str) -> Result<Reply, ApiError> {
+    if ChannelKind::of(name) != ChannelKind::Presence {
+        return Err(ApiError::bad_request("users are only available for presence channels"));
+    }
+    let users: Vec<Value> =
+        members(shard, app, name).await.into_iter().map(|id| json!({ "id": id })).collect();
+    Ok(json(StatusCode::OK, json!({ "users": users }).to_string()))
+}
+
+/// `POST /apps/{id}/users/{user_id}/terminate_connections`: every shard closes that user's
+/// signed-in connections.
+pub fn terminate(shard: &Rc<Shard>, app: u16, user_id: &str) -> Reply {
+    for peer in 0..shard.nr_shards() {
+        shard.tell(peer, Notice::Terminate { app, user_id: user_id.to_string() });
+    }
+    json(StatusCode::OK, "{}")
+}
+
+/// Subscribers of a channel over all shards.
+pub async fn subscription_count(shard: &Rc<Shard>, app: u16, name: &str) -> u64 {
+    let query = Query::Subscribers { app, channel: name.to_string() };
+    shard
+        .ask_all(query)
+        .await
+        .into_iter()
+        .map(|a| if let Answer::Count(n) = a { n } else { 0 })
+        .sum()
+}
+
+/// Member ids of a presence channel, from its home shard.
+pub async fn members(shard: &Rc<Shard>, app: u16, name: &str) -> Vec<String> {
+    let home = shard.home_of(app, name);
+    match shard.ask(home, Query::Members { app, channel: name.to_string() }).await {
+        Some(Answer::Members(ids)) => ids,
+        _ => Vec::new(),
+    }
+}
+
+/// The `info` block of a publish for one channel: `user_count` for presence channels,
+/// `subscription_count` for the others (as Pusher documents).
+pub async fn publish_info(shard: &Rc<Shard>, app: u16, name: &str, info: &Info) -> Value {
+    let mut attributes = Map::new();
+    let presence = ChannelKind::of(name) == ChannelKind::Presence;
+    if info.user_count && presence {
+        attributes.insert("user_count".into(), json!(members(shard, app, name).await.len()));
+    }
+    if info.subscription_count && !presence {
+        attributes
+            .insert("subscription_count".into(), json!(subscription_count(shard, app, name).await));
+    }
+    Value::Object(attributes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_attributes() {
+        let info = Info::parse(Some("user_count,subscription_count")).expect("ok");
+        assert!(info.user_count && info.subscription_count && !info.cache);
+        assert_eq!(Info::parse(None).expect("none"), Info::default());
+        assert!(Info::parse(Some("bogus")).is_err());
+        assert!(info.check("presence-x").is_ok());
+        assert!(info.check("public").is_err());
+        let cache = Info::parse(Some("cache")).expect("ok");
+        assert!(cache.check("cache-x").is_ok());
+        assert!(cache.check("private-x").is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! State that is global to a topic lives on the topic's home shard, `hash(app, topic) % N`:
+//! presence members, the last event of a cache channel, and the channel's subscriber count
+//! when an app needs it pushed. Other shards send their local changes here over the rings.
+//! This module is the state and its rules; the shard glue does the messaging.
+
+use super::presence::{Joined, Presence};
+use crate::conn::SocketId;
+use ahash::AHashMap;
+use std::time::{Duration, Instant};
+
+/// The shard that owns `channel` of `app`. Every shard computes the same answer.
+pub fn home_of(app: u16, channel: &str, nr_shards: usize) -> usize {
+    // Fixed seeds: the hash must agree across shards (and it need not resist collisions
+    // chosen by clients: the map lookups below use their own random state).
+    let state = ahash::RandomState::with_seeds(0x70757368, 0x67617465, 0x686f6d65, 0x73686172);
+    (state.hash_one((app, channel)) % nr_shards.max(1) as u64) as usize
+}
+
+/// Per-app maps keyed by channel name, looked up by `&str` without allocating.
+#[derive(Debug)]
+struct PerApp<T>(Vec<AHashMap<Box<str>, T>>);
+
+impl<T> Default for PerApp<T> {
+    fn default() -> Self {
+        PerApp(Vec::new())
+    }
+}
+
+impl<T> PerApp<T> {
+    fn get(&self, app: u16, channel: &str) -> Option<&T> {
+        self.0.get(usize::from(app))?.get(channel)
+    }
+
+    fn get_mut(&mut self, app: u16, channel: &str) -> Option<&mut T> {
+        self.0.get_mut(usize::from(app))?.get_mut(channel)
+    }
+
+    fn entry(&mut self, app: u16, channel: &str) -> &mut T
+    where
+        T: Default,
+    {
+        if self.0.len() <= usize::from(app) {
+            self.0.resize_with(usize::from(app) + 1, AHashMap::default);
+        }
+        let map = &mut self.0[usize::from(app)];
+        if !map.contains_key(channel) {
+            map.insert(channel.into(), T::default());
+        }
+        map.get_mut(channel).unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
+    fn remove(&mut self, app: u16, channel: &str) {
+        if let Some(map) = self.0.get_mut(usize::from(app)) {
+            map.remove(channel);
+        }
+    }
+
+    fn iter(&self, app: u16) -> impl Iterator<Item = (&str, &T)> {
+        self.0.get(usize::from(app)).into_iter().flat_map(|m| m.iter().map(|(k, v)| (&**k, v)))
+    }
+}
+
+/// The last event published on a cache channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cached {
+    pub event: Box<str>,
+    pub data: Box<str>,
+    stored: Instant,
+}
+
+/// A channel's subscriber count over all shards, for `subscription_count` events.
+#[derive(Debug, Default)]
+pub struct Count {
+    pub total: u64,
+    /// When the last count event was sent (throttling for big channels).
+    pub last_sent: Option<Instant>,
+    /// A throttled count event is scheduled.
+    pub pending: bool,
+}
+
+/// Everything this shard keeps as home of its topics.
+#[derive(Debug, Default)]
+pub struct HomeState {
+    presence: PerApp<Presence>,
+    cache: PerApp<Cached>,
+    counts: PerApp<Count>,
+}
+
+impl HomeState {
+    /// A connection of `user_id` joins; returns whether it is a new member and the member
+    /// snapshot for its `subscription_succeeded`. `Err(max)` when the channel is full.
+    pub fn join(
+        &mut self,
+        app: u16,
+        channel: &str,
+        user_id: &str,
+        socket: SocketId,
+        user_info: Option<&str>,
+        max_members: usize,
+    ) -> Result<(Joined, String), usize> {
+        let presence = self.presence.entry(app, channel);
+        let joined = presence.join(user_id, socket, user_info, max_members);
+        let snapshot = presence.snapshot_json();
+        if presence.is_empty() {
+            self.presence.remove(app, channel);
+        }
+        joined.map(|j| (j, snapshot))
+    }
+
+    /// A connection of `user_id` leaves; true when the user left the channel.
+    pub fn leave(&mut self, app: u16, channel: &str, user_id: &str, socket: SocketId) -> bool {
+        let Some(presence) = self.presence.get_mut(app, channel) else { return false };
+        let gone = presence.leave(user_id, socket);
+        if presence.is_empty() {
+            self.presence.remove(app, channel);
+        }
+        gone
+    }
+
+    /// Member ids of a presence channel, in join order.
+    pub fn member_ids(&self, app: u16, channel: &str) -> Vec<String> {
+        self.presence
+            .get(app, channel)
+            .map(|p| p.members().map(|(id, _)| id.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Users present on `channel`.
+    pub fn user_count(&self, app: u16, channel: &str) -> usize {
+        self.presence.get(app, channel).map_or(0, Presence::count)
+    }
+
+    /// Presence channels of `app` homed here whose name starts with `prefix`, with user counts.
+    pub fn presence_channels(&self, app: u16, prefix: &str) -> Vec<(String, usize)> {
+        self.presence
+            .iter(app)
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(name, p)| (name.to_string(), p.count()))
+            .collect()
+    }
+
+    /// Keeps the last event of a cache channel.
+    pub fn cache_set(&mut self, app: u16, channel: &str, event: &str, data: &str, now: Instant) {
+        let cached = Cached { event: event.into(), data: data.into(), stored: now };
+        if self.cache.0.len() <= usize::from(app) {
+            self.cache.0.resize_with(usize::from(app) + 1, AHashMap::default);
+        }
+        self.cache.0[usize::from(app)].insert(channel.into(), cached);
+    }
+
+    /// The cached event if younger than `ttl`, with its remaining time to live.
+    pub fn cache_get(
+        &mut self,
+        app: u16,
+        channel: &str,
+        ttl: Duration,
+        now: Instant,
+    ) -> Option<(Cached, Duration)> {
+        let cached = self.cache.get(app, channel)?;
+        let age = now.saturating_duration_since(cached.stored);
+        if age >= ttl {
+            self.cache.remove(app, channel);
+            return None;
+        }
+        Some((cached.clone(), ttl - age))
+    }
+
+    /// Applies a shard's subscriber change to a channel's total; returns the new total.
+    pub fn count_change(&mut self, app: u16, channel: &str, delta: i64) -> &mut Count {
+        let count = self.counts.entry(app, channel);
+        count.total = count.total.saturating_add_signed(delta);
+        count
+    }
+
+    /// Forgets the count of a channel nobody is subscribed to.
+    pub fn count_forget(&mut self, app: u16, channel: &str) {
+        if self.counts.get(app, channel).is_some_and(|c| c.total == 0 && !c.pending) {
+            self.counts.remove(app, channel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_is_stable_and_spread() {
+        let homes: Vec<usize> = (0..64).map(|i| home_of(0, &format!("ch-{i}"), 4)).collect();
+        assert_eq!(homes, (0..64).map(|i| home_of(0, &format!("ch-{i}"), 4)).collect::<Vec<_>>());
+        for shard in 0..4 {
+            assert!(homes.contains(&shard), "no channel homed on shard {shard}");
+        }
+        assert_eq!(home_of(3, "x", 1), 0);
+    }
+
+    #[test]
+    fn presence_join_and_leave_per_user() {
+        let mut home = HomeState::default();
+        let (a, b) = (SocketId { high: 1, low: 1 }, SocketId { high: 1, low: 2 });
+        let (joined, _) = home.join(0, "presence-r", "u1", a, None, 100).expect("join");
+        assert_eq!(joined, Joined::NewMember);
+        let (joined, snapshot) = home.join(0, "presence-r", "u1", b, None, 100).expect("join");
+        assert_eq!(joined, Joined::SameMember);
+        assert!(snapshot.contains("\"count\":1"));
+        assert_eq!(home.user_count(0, "presence-r"), 1);
+        assert_eq!(home.presence_channels(0, "presence-"), vec![("presence-r".to_string(), 1)]);
+        assert!(!home.leave(0, "presence-r", "u1", a));
+        assert!(home.leave(0, "presence-r", "u1", b));
+        assert_eq!(home.user_count(0, "presence-r"), 0);
+        assert!(home.presence_channels(0, "").is_empty());
+    }
+
+    #[test]
+    fn full_channel_leaves_no_state_behind() {
+        let mut home = HomeState::default();
+        assert_eq!(
+            home.join(0, "presence-full", "u1", SocketId { high: 1, low: 1 }, None, 0),
+            Err(0)
+        );
+        assert!(home.presence_channels(0, "").is_empty());
+    }
+
+    #[test]
+    fn cache_expires() {
+        let mut home = HomeState::default();
+        let t0 = Instant::now();
+        home.cache_set(0, "cache-x", "e", "d", t0);
+        let (cached, left) = home
+            .cache_get(0, "cache-x", Duration::from_secs(60), t0 + Duration::from_secs(10))
+            .expect("fresh");
+        assert_eq!((&*cached.event, &*cached.data, left), ("e", "d", Duration::from_secs(50)));
+        assert!(home
+            .cache_get(0, "cache-x", Duration::from_secs(60), t0 + Duration::from_secs(61))
+            .is_none());
+        assert!(home.cache_get(1, "cache-x", Duration::from_secs(60), t0).is_none(), "per app");
+    }
+
+    #[test]
+    fn counts_add_up() {
+        let mut home = HomeState::default();
+        home.count_change(0, "c", 3);
+        assert_eq!(home.count_change(0, "c", -1).total, 2);
+        home.count_change(0, "c", -2);
+        home.count_forget(0, "c");
+        assert_eq!(home.count_change(0, "c", 0).total, 0);
+    }
+}
