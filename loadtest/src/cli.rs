@@ -196,10 +196,7 @@ mod tests {
             "--json",
             "-",
         ]);
-        let Ok(Cli {
-            scenario: Scenario::Fanout(a),
-        }) = cli
-        else {
+        let Ok(Cli { scenario: Scenario::Fanout(a) }) = cli else {
             panic!("fanout did not parse");
         };
         assert_eq!(a.conns.connections, 500);
@@ -214,9 +211,7 @@ mod tests {
     #[test]
     fn refuses_remote_target_by_default() {
         let cli = Cli::try_parse_from(["pushgate-load", "idle", "--host", "10.1.2.3"]);
-        let Ok(cli) = cli else {
-            panic!("idle did not parse")
-        };
+        let Ok(cli) = cli else { panic!("idle did not parse") };
         assert!(cli.scenario.common().target().is_err());
     }
 }

@@ -11,9 +11,7 @@ const MT: f64 = 50.0;
 const GAP: f64 = 80.0;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn fmt_us(us: f64) -> String {
@@ -117,11 +115,7 @@ pub fn render_svg(h: &Histogram<u64>, title: &str) -> String {
     }
     for i in 0..=4 {
         let f = peak * i as f64 / 4.0;
-        grid_y(
-            &mut s,
-            top2 + PANEL_H - PANEL_H * i as f64 / 4.0,
-            &format!("{:.1}%", f * 100.0),
-        );
+        grid_y(&mut s, top2 + PANEL_H - PANEL_H * i as f64 / 4.0, &format!("{:.1}%", f * 100.0));
     }
     for (i, &c) in bins.iter().enumerate() {
         if c == 0 {
@@ -188,10 +182,7 @@ mod tests {
     fn renders_curve_and_bars() {
         let mut h = new_histogram();
         for i in 1..=10_000u64 {
-            record(
-                &mut h,
-                100 + i % 900 + if i % 1000 == 0 { 50_000 } else { 0 },
-            );
+            record(&mut h, 100 + i % 900 + if i % 1000 == 0 { 50_000 } else { 0 });
         }
         let svg = render_svg(&h, "test <run>");
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));

@@ -89,10 +89,7 @@ pub async fn worker(
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     mut sender: Option<Sender>,
 ) -> PubResult {
-    let mut res = PubResult {
-        latency: Some(stats::new_histogram()),
-        ..Default::default()
-    };
+    let mut res = PubResult { latency: Some(stats::new_histogram()), ..Default::default() };
     let host = cfg.target.to_string();
     loop {
         let job = { queue.lock().await.recv().await };
@@ -154,10 +151,7 @@ async fn publish_one(
         channels: [&channel],
         data: &data,
     })?;
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let uri = signed_events_uri(&cfg.creds, &body, ts);
     let req = Request::post(uri)
         .header(hyper::header::HOST, host)
@@ -183,11 +177,7 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn new(channels: usize, random: bool) -> Self {
-        Schedule {
-            next_seq: vec![0; channels.max(1)],
-            rr: 0,
-            random,
-        }
+        Schedule { next_seq: vec![0; channels.max(1)], rr: 0, random }
     }
 
     pub fn next_job(&mut self) -> Job {
@@ -242,14 +232,9 @@ mod tests {
     #[test]
     fn round_robin_sequences_per_channel() {
         let mut s = Schedule::new(3, false);
-        let jobs: Vec<(usize, u64)> = (0..7)
-            .map(|_| s.next_job())
-            .map(|j| (j.channel, j.seq))
-            .collect();
-        assert_eq!(
-            jobs,
-            vec![(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1), (0, 2)]
-        );
+        let jobs: Vec<(usize, u64)> =
+            (0..7).map(|_| s.next_job()).map(|j| (j.channel, j.seq)).collect();
+        assert_eq!(jobs, vec![(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1), (0, 2)]);
     }
 
     #[test]

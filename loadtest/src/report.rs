@@ -109,11 +109,7 @@ fn pct(p: &Percentiles) -> String {
 impl Report {
     pub fn write_summary(&self, w: &mut dyn Write) -> std::io::Result<()> {
         let c = &self.connections;
-        writeln!(
-            w,
-            "== pushgate-load {} against {} ==",
-            self.scenario, self.target
-        )?;
+        writeln!(w, "== pushgate-load {} against {} ==", self.scenario, self.target)?;
         writeln!(
             w,
             "connections: {} connected of {} requested ({} failed, {} timed out, {} dropped) in {:.2}s = {:.0} conn/s",

@@ -19,10 +19,8 @@ pub fn body_md5(body: &[u8]) -> String {
 
 /// The string that gets HMAC'd: `METHOD\nPATH\nk=v&k=v` with keys sorted, not URL-escaped.
 pub fn string_to_sign(method: &str, path: &str, params: &[(&str, String)]) -> String {
-    let mut sorted: Vec<&(&str, String)> = params
-        .iter()
-        .filter(|(k, _)| *k != "auth_signature")
-        .collect();
+    let mut sorted: Vec<&(&str, String)> =
+        params.iter().filter(|(k, _)| *k != "auth_signature").collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let query: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("{method}\n{path}\n{}", query.join("&"))
@@ -62,10 +60,7 @@ mod tests {
 
     #[test]
     fn body_md5_matches_known_vector() {
-        assert_eq!(
-            body_md5(BODY.as_bytes()),
-            "ec365a775a4cd0599faeb73354201b6f"
-        );
+        assert_eq!(body_md5(BODY.as_bytes()), "ec365a775a4cd0599faeb73354201b6f");
     }
 
     #[test]

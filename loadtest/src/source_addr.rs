@@ -7,9 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 /// filling one source address's share makes each further connect slower (quadratic overall).
 /// Moving on to the next 127.0.0.x early keeps connects cheap.
 pub fn default_conns_per_source() -> usize {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok().and_then(|s| {
             let mut it = s.split_whitespace().map(|x| x.parse::<usize>().ok());
             Some((it.next()??, it.next()??))
         });
@@ -26,10 +25,7 @@ pub fn source_for(target: &SocketAddr, index: usize, per_source: usize) -> Optio
         IpAddr::V4(ip) if ip.is_loopback() => {
             let k = index / per_source.max(1);
             let host = 1 + (k % 254) as u8;
-            Some(SocketAddr::new(
-                IpAddr::V4(Ipv4Addr::new(127, 0, 0, host)),
-                0,
-            ))
+            Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host)), 0))
         }
         _ => None,
     }

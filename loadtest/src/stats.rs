@@ -68,12 +68,7 @@ impl LiveStats {
             first_error: Mutex::new(None),
             connect_hist: Mutex::new(new_histogram()),
             shards: (0..shards.max(1))
-                .map(|_| {
-                    Mutex::new(LatShard {
-                        total: new_histogram(),
-                        interval: new_histogram(),
-                    })
-                })
+                .map(|_| Mutex::new(LatShard { total: new_histogram(), interval: new_histogram() }))
                 .collect(),
         }
     }

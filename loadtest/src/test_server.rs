@@ -74,8 +74,7 @@ async fn handle(
         tokio::spawn(serve_ws(req, subs, id));
         let mut r = reply(101, "");
         for (k, v) in [("upgrade", "websocket"), ("connection", "Upgrade")] {
-            r.headers_mut()
-                .insert(k, hyper::header::HeaderValue::from_static(v));
+            r.headers_mut().insert(k, hyper::header::HeaderValue::from_static(v));
         }
         if let Ok(v) = accept.parse() {
             r.headers_mut().insert("sec-websocket-accept", v);
@@ -124,9 +123,7 @@ async fn serve_ws(req: Request<Incoming>, subs: Subs, id: u64) {
         return;
     }
     // Ping once so the client's pong path runs.
-    let _ = ws
-        .send(Message::text(r#"{"event":"pusher:ping","data":{}}"#))
-        .await;
+    let _ = ws.send(Message::text(r#"{"event":"pusher:ping","data":{}}"#)).await;
     let mut mine = Vec::new();
     loop {
         tokio::select! {

@@ -96,21 +96,13 @@ pub async fn connect_and_subscribe(
     index: usize,
     channel: &str,
 ) -> Result<Ws, ConnectError> {
-    let sock = if ctx.target.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(|e| classify(e, "socket"))?;
+    let sock = if ctx.target.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+        .map_err(|e| classify(e, "socket"))?;
     if let Some(src) = source_for(&ctx.target, index, ctx.conns_per_source) {
         bind_address_no_port(&sock);
-        sock.bind(src)
-            .map_err(|e| classify(e, &format!("bind {src}")))?;
+        sock.bind(src).map_err(|e| classify(e, &format!("bind {src}")))?;
     }
-    let stream = sock
-        .connect(ctx.target)
-        .await
-        .map_err(|e| classify(e, "connect"))?;
+    let stream = sock.connect(ctx.target).await.map_err(|e| classify(e, "connect"))?;
     let _ = stream.set_nodelay(true);
     let cfg = WebSocketConfig::default().read_buffer_size(4096);
     let (mut ws, _resp) =
@@ -123,12 +115,7 @@ pub async fn connect_and_subscribe(
     ws.send(Message::text(sub.to_string()))
         .await
         .map_err(|e| ConnectError::Other(format!("send subscribe: {e}")))?;
-    wait_for(
-        &mut ws,
-        "pusher_internal:subscription_succeeded",
-        Some(channel),
-    )
-    .await?;
+    wait_for(&mut ws, "pusher_internal:subscription_succeeded", Some(channel)).await?;
     Ok(ws)
 }
 
@@ -138,11 +125,7 @@ async fn wait_for(ws: &mut Ws, event: &str, channel: Option<&str>) -> Result<(),
         let msg = match ws.next().await {
             Some(Ok(m)) => m,
             Some(Err(e)) => return Err(ConnectError::Other(format!("waiting for {event}: {e}"))),
-            None => {
-                return Err(ConnectError::Other(format!(
-                    "closed while waiting for {event}"
-                )))
-            }
+            None => return Err(ConnectError::Other(format!("closed while waiting for {event}"))),
         };
         let Message::Text(text) = msg else { continue };
         let Ok(m) = serde_json::from_str::<Incoming>(text.as_str()) else {
@@ -153,10 +136,7 @@ async fn wait_for(ws: &mut Ws, event: &str, channel: Option<&str>) -> Result<(),
         }
         match m.event.as_ref() {
             "pusher:error" | "pusher:subscription_error" => {
-                return Err(ConnectError::Other(format!(
-                    "server said: {}",
-                    text.as_str()
-                )))
+                return Err(ConnectError::Other(format!("server said: {}", text.as_str())))
             }
             "pusher:ping" => {
                 let _ = ws.send(Message::text(PONG)).await;
@@ -250,9 +230,5 @@ pub async fn run_subscriber(
         let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
     }
     stats.open.fetch_sub(1, Relaxed);
-    ConnResult {
-        channel,
-        tracker,
-        dropped,
-    }
+    ConnResult { channel, tracker, dropped }
 }

@@ -25,11 +25,7 @@ pub async fn run(
     let target = common.target()?;
     let stats = Arc::new(LiveStats::new(common.workers as usize * 8));
     let ctx = make_ctx(common, &args.event_name, stats.clone())?;
-    let label = if churn_args.is_some() {
-        "churn"
-    } else {
-        "fanout"
-    };
+    let label = if churn_args.is_some() { "churn" } else { "fanout" };
     let mut notes = Vec::new();
     let s_start = server_sample(common);
 
@@ -37,16 +33,14 @@ pub async fn run(
     let http_timeout = Duration::from_millis(args.http_timeout_ms);
     let mut senders = Vec::new();
     for _ in 0..args.publishers {
-        senders.push(
-            match tokio::time::timeout(ctx.connect_timeout, http_connect(target)).await {
-                Ok(Ok(s)) => Some(s),
-                Ok(Err(e)) => {
-                    stats.note_error(format!("publisher connect: {e}"));
-                    None
-                }
-                Err(_) => None,
-            },
-        );
+        senders.push(match tokio::time::timeout(ctx.connect_timeout, http_connect(target)).await {
+            Ok(Ok(s)) => Some(s),
+            Ok(Err(e)) => {
+                stats.note_error(format!("publisher connect: {e}"));
+                None
+            }
+            Err(_) => None,
+        });
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -124,12 +118,8 @@ pub async fn run(
     for j in &pres.ok {
         published[j.channel].insert(j.seq);
     }
-    let expected: u64 = pop
-        .subs_per_channel
-        .iter()
-        .enumerate()
-        .map(|(c, &subs)| subs * published[c].len())
-        .sum();
+    let expected: u64 =
+        pop.subs_per_channel.iter().enumerate().map(|(c, &subs)| subs * published[c].len()).sum();
     let drain_start = Instant::now();
     let drain_limit = Duration::from_secs(args.drain_secs);
     while stats.delivered_unique.load(Relaxed) < expected && drain_start.elapsed() < drain_limit {
@@ -180,15 +170,7 @@ pub async fn run(
             Some(c) => params(c),
             None => params(args),
         },
-        server: server_report(
-            common,
-            s_start,
-            s_conn,
-            s_conn,
-            s_end,
-            connected,
-            Some(t.delivered),
-        ),
+        server: server_report(common, s_start, s_conn, s_conn, s_end, connected, Some(t.delivered)),
         connections,
         publish: Some(PublishReport {
             duration_secs: pub_secs,
@@ -197,18 +179,10 @@ pub async fn run(
             published: pres.ok.len() as u64,
             achieved_rate: achieved,
             http_errors,
-            http_status: pres
-                .http_status
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
+            http_status: pres.http_status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             transport_errors: pres.transport_errors,
             reconnects: pres.reconnects,
-            request_us: pres
-                .latency
-                .as_ref()
-                .map(Percentiles::of)
-                .unwrap_or_default(),
+            request_us: pres.latency.as_ref().map(Percentiles::of).unwrap_or_default(),
         }),
         delivery: Some(DeliveryReport {
             expected: t.expected,

@@ -36,10 +36,7 @@ pub async fn run(args: &IdleArgs, nofile: u64) -> anyhow::Result<Report> {
             "idle: {} conns; connect + subscribe time per connection",
             connections.connected
         );
-        std::fs::write(
-            path,
-            crate::plot::render_svg(&stats.connect_histogram(), &title),
-        )?;
+        std::fs::write(path, crate::plot::render_svg(&stats.connect_histogram(), &title))?;
     }
     let _ = stop_tx.send(true);
     population::collect(pop, COLLECT_LIMIT).await;
@@ -58,15 +55,7 @@ pub async fn run(args: &IdleArgs, nofile: u64) -> anyhow::Result<Report> {
         scenario: "idle".into(),
         target: ctx.url.clone(),
         params: params(args),
-        server: server_report(
-            common,
-            s_start,
-            s_end,
-            s_conn,
-            s_end,
-            connections.connected,
-            None,
-        ),
+        server: server_report(common, s_start, s_end, s_conn, s_end, connections.connected, None),
         connections,
         client: client_report(common, nofile),
         notes,

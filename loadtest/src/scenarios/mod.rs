@@ -40,9 +40,7 @@ pub fn make_ctx(
 }
 
 pub fn server_sample(common: &Common) -> Option<ProcSample> {
-    common
-        .server_pid
-        .and_then(|p| procstat::sample(&p.to_string()))
+    common.server_pid.and_then(|p| procstat::sample(&p.to_string()))
 }
 
 pub fn conn_report(stats: &LiveStats, pop: &Population) -> ConnReport {
@@ -107,11 +105,7 @@ pub fn server_report(
 }
 
 pub fn client_report(common: &Common, nofile_limit: u64) -> ClientReport {
-    ClientReport {
-        workers: common.workers,
-        nofile_limit,
-        end: procstat::sample("self"),
-    }
+    ClientReport { workers: common.workers, nofile_limit, end: procstat::sample("self") }
 }
 
 pub fn params<T: serde::Serialize>(args: &T) -> serde_json::Value {

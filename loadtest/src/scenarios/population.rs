@@ -26,10 +26,7 @@ pub fn report_fd_limit(stats: &LiveStats) {
         let open = stats.open.load(Relaxed);
         let setting_up = stats.attempting.load(Relaxed).saturating_sub(1);
         stats.open_at_fd_limit.store(open + setting_up, Relaxed);
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: `lim` is a valid, writable rlimit struct.
         let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
             lim.rlim_cur.to_string()
@@ -111,13 +108,7 @@ pub async fn open(
     let _ = tokio::time::timeout_at(deadline.into(), sem.acquire_many(concurrency)).await;
     let connect_secs = start.elapsed().as_secs_f64();
     let subs_per_channel = subs.iter().map(|c| c.load(Relaxed)).collect();
-    Population {
-        handles,
-        requested: n,
-        attempted,
-        connect_secs,
-        subs_per_channel,
-    }
+    Population { handles, requested: n, attempted, connect_secs, subs_per_channel }
 }
 
 pub fn note_failure(stats: &LiveStats, e: ConnectError) {

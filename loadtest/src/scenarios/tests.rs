@@ -43,10 +43,7 @@ async fn fanout_delivers_everything_once() {
     assert_eq!(r.connections.connected, 30);
     let p = r.publish.as_ref().map(|p| p.published).unwrap_or(0);
     assert!(p >= 35, "published {p}");
-    let d = r
-        .delivery
-        .as_ref()
-        .map(|d| (d.expected, d.delivered, d.missing, d.duplicated));
+    let d = r.delivery.as_ref().map(|d| (d.expected, d.delivered, d.missing, d.duplicated));
     assert_eq!(d, Some((p * 10, p * 10, 0, 0)));
     assert_eq!(r.latency_us.as_ref().map(|l| l.count), Some(p * 10));
 }
@@ -76,11 +73,7 @@ async fn wrong_secret_counts_http_errors_and_missing_nothing() {
         Ok(r) => r,
         Err(e) => panic!("{e:#}"),
     };
-    let p = r
-        .publish
-        .as_ref()
-        .map(|p| (p.published, p.http_errors))
-        .unwrap_or_default();
+    let p = r.publish.as_ref().map(|p| (p.published, p.http_errors)).unwrap_or_default();
     assert_eq!(p.0, 0);
     assert!(p.1 >= 5 && srv.bad_signatures.load(Relaxed) == p.1);
     assert_eq!(r.delivery.as_ref().map(|d| d.expected), Some(0));
@@ -136,11 +129,7 @@ async fn idle_and_churn_run_to_completion() {
         Ok(r) => r,
         Err(e) => panic!("{e:#}"),
     };
-    let ch = r
-        .churn
-        .as_ref()
-        .map(|c| (c.opened, c.failed))
-        .unwrap_or_default();
+    let ch = r.churn.as_ref().map(|c| (c.opened, c.failed)).unwrap_or_default();
     assert!(ch.0 >= 15 && ch.1 == 0, "churn {ch:?}");
     assert_eq!(r.delivery.as_ref().map(|d| d.missing), Some(0));
 }
