@@ -45,6 +45,30 @@ impl CloseCode {
         self as u16
     }
 
+    /// The reason an EMQX-style `client.disconnected` hook reports for this close.
+    pub fn hook_reason(self) -> &'static str {
+        match self {
+            CloseCode::Normal => "normal",
+            CloseCode::PongTimeout => "keepalive_timeout",
+            CloseCode::OverCapacity => "slow_consumer",
+            CloseCode::Reconnect => "server_shutdown",
+            CloseCode::Unauthorized => "kicked",
+            CloseCode::ProtocolError | CloseCode::TooBig => "protocol_error",
+            _ => "not_authorized",
+        }
+    }
+
+    /// The `conn_ack` an EMQX-style `client.connack` hook reports for a refused connection.
+    pub fn conn_ack(self) -> &'static str {
+        match self {
+            CloseCode::InvalidVersion | CloseCode::UnsupportedProtocol | CloseCode::NoProtocol => {
+                "unacceptable_protocol_version"
+            }
+            CloseCode::OverQuota | CloseCode::Reconnect => "server_unavailable",
+            _ => "not_authorized",
+        }
+    }
+
     /// The human reason sent with the code.
     pub fn reason(self) -> &'static str {
         match self {

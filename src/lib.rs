@@ -21,6 +21,7 @@ pub mod conn;
 pub mod dialect;
 pub mod error;
 pub mod fanout;
+pub mod hook;
 pub mod http;
 pub mod metrics;
 pub mod runtime;

@@ -1,7 +1,7 @@
 //! Start and stop: resolve the listen address, build the ring mesh, start one glommio executor
 //! per shard (pinned or not), and shut down on request with a bounded grace period.
 
-use crate::{bus::Mesh, config::Config, shard};
+use crate::{bus::Mesh, config::Config, hook, hook::event::HookMesh, shard};
 use anyhow::{anyhow, Context};
 use crossbeam_channel::{bounded, Receiver};
 use glommio::{channels::channel_mesh::MeshBuilder, LocalExecutorBuilder, Placement};
@@ -44,24 +44,40 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
     let addr = resolve(&config)?;
     let config = Arc::new(Config { port: addr.port(), shards: nr, ..config });
     let mesh: Mesh = MeshBuilder::full(nr, config.ring_capacity);
+    let hook_mesh = config.has_hooks().then(|| HookMesh::partial(nr + 1, config.ring_capacity));
     let app_conns: Arc<[AtomicU64]> = config.apps.iter().map(|_| AtomicU64::new(0)).collect();
-    let (ready_tx, ready_rx) = bounded::<Result<usize, String>>(nr);
+    let (ready_tx, ready_rx) = bounded::<Result<usize, String>>(nr + 1);
     let (exit_tx, exit_rx) = bounded::<usize>(nr);
     for id in 0..nr {
         let placement = if config.pin { Placement::Fixed(id) } else { Placement::Unbound };
-        let (config, mesh, ready, exited) =
-            (config.clone(), mesh.clone(), ready_tx.clone(), exit_tx.clone());
-        let app_conns = app_conns.clone();
+        let setup = shard::Setup {
+            config: config.clone(),
+            mesh: mesh.clone(),
+            hook_mesh: hook_mesh.clone(),
+            app_conns: app_conns.clone(),
+            addr,
+            ready: ready_tx.clone(),
+        };
+        let exited = exit_tx.clone();
         LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(config.io_memory)
             .spawn(move || async move {
-                shard::run(config, mesh, app_conns, addr, ready).await;
+                shard::run(setup).await;
                 let _ = exited.send(id);
             })
             .map_err(|e| anyhow!("cannot start shard {id} (io_uring, locked memory?): {e}"))?;
     }
-    for _ in 0..nr {
+    let expected = nr + usize::from(hook_mesh.is_some());
+    if let Some(mesh) = hook_mesh {
+        let (config, ready) = (config.clone(), ready_tx.clone());
+        LocalExecutorBuilder::new(Placement::Unbound)
+            .name("hooks")
+            .io_memory(config.io_memory)
+            .spawn(move || async move { hook::shard::run(config, mesh, ready).await })
+            .map_err(|e| anyhow!("cannot start the hook shard: {e}"))?;
+    }
+    for _ in 0..expected {
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(anyhow!(e)),

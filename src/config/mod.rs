@@ -1,6 +1,9 @@
 //! One typed `Config`: embedded defaults, a TOML file, environment variables and the command line,
 //! merged in that order, then checked so that a bad value fails at start with the key's name.
 
+pub mod hooks;
+
+use hooks::{EventHookConfig, HooksConfig, WebhookConfig};
 use serde::{Deserialize, Serialize};
 use std::{fmt, path::Path};
 
@@ -42,6 +45,11 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Longest channel name. Default 164, Pusher's documented limit (prefixes included).
     pub max_channel_name_len: usize,
+    /// Delivery defaults of every webhook and event hook (`[hooks]`).
+    pub hooks: HooksConfig,
+    /// EMQX-style event hooks (`[[event_hooks]]`): an event, an optional MQTT topic filter, a URL.
+    /// Two matching rules make two requests, as in EMQX.
+    pub event_hooks: Vec<EventHookConfig>,
     /// The applications this server hosts. Default: one app `app-id` / `app-key` / `app-secret`.
     pub apps: Vec<AppConfig>,
 }
@@ -91,6 +99,8 @@ pub struct AppConfig {
     /// Seconds a connection has to sign in (`pusher:signin`) before it is closed with 4009.
     /// 0 (default): sign-in is optional.
     pub user_authentication_timeout_secs: u64,
+    /// Pusher webhooks of this app (`[[apps.webhooks]]`).
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 impl Default for Config {
@@ -109,6 +119,8 @@ impl Default for Config {
             io_memory: 512 * 1024,
             shutdown_grace_ms: 3000,
             max_channel_name_len: 164,
+            hooks: HooksConfig::default(),
+            event_hooks: Vec::new(),
             apps: vec![AppConfig::default()],
         }
     }
@@ -135,6 +147,7 @@ impl Default for AppConfig {
             cache_ttl_secs: 1800,
             enable_subscription_count: false,
             user_authentication_timeout_secs: 0,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -152,7 +165,7 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
-fn invalid(key: impl fmt::Display, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl fmt::Display, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.to_string(), message: message.into() }
 }
 
@@ -245,6 +258,8 @@ impl Config {
         if self.io_memory < 64 * 1024 {
             return Err(invalid("io_memory", "at least 65536 (glommio's minimum)"));
         }
+        hooks::check_defaults(&self.hooks)?;
+        hooks::check_event_hooks(&self.event_hooks)?;
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one app is needed"));
         }
@@ -268,6 +283,11 @@ impl Config {
         Ok(())
     }
 
+    /// Whether any webhook or event hook is configured (then a hook shard runs).
+    pub fn has_hooks(&self) -> bool {
+        !self.event_hooks.is_empty() || self.apps.iter().any(|a| !a.webhooks.is_empty())
+    }
+
     /// The app whose public key is `key`, with its index.
     pub fn app_by_key(&self, key: &str) -> Option<(u16, &AppConfig)> {
         let i = self.apps.iter().position(|a| a.key == key)?;
@@ -289,6 +309,7 @@ impl AppConfig {
                 return Err(invalid(format!("apps[{i}].{name}"), "must not be empty"));
             }
         }
+        hooks::check_webhooks(&format!("apps[{i}]"), &self.webhooks)?;
         if self.key.contains(['/', '?', '#']) {
             return Err(invalid(format!("apps[{i}].key"), "must not contain '/', '?' or '#'"));
         }
@@ -344,6 +365,55 @@ mod tests {
         assert_eq!(c.apps[1].max_batch_size, 3);
         assert_eq!(c.apps[0].max_event_payload_bytes, 10240);
         c.check().expect("valid");
+    }
+
+    #[test]
+    fn hooks_parse_in_the_documented_shape() {
+        let c = Config::from_toml(
+            r#"
+[hooks]
+socket_pause_ms = 500
+
+[[apps]]
+id = "app-id"
+key = "app-key"
+secret = "app-secret"
+
+[[apps.webhooks]]
+url = "https://backend.example/pusher/webhooks"
+event_types = ["channel_occupied", "channel_vacated"]
+filter = { channel_prefix = "private-" }
+headers = { "X-Extra" = "1" }
+batch_max = 20
+
+[[event_hooks]]
+event = "client.subscribe"
+topic = "orders/#"
+url = "http://backend.example/emqx"
+payload_encoding = "base64"
+"#,
+        )
+        .expect("parses");
+        c.check().expect("valid");
+        let hook = &c.apps[0].webhooks[0];
+        assert_eq!(hook.delivery.over(&c.hooks).batch_max, 20);
+        assert_eq!(hook.delivery.over(&c.hooks).socket_pause_ms, 500);
+        assert!(hook.filter.admits("private-x") && !hook.filter.admits("public"));
+        assert_eq!(c.event_hooks[0].payload_encoding, hooks::PayloadEncoding::Base64);
+    }
+
+    #[test]
+    fn bad_hooks_name_their_key() {
+        let c = Config::from_toml("[[event_hooks]]\nevent = \"client.nope\"\nurl = \"http://x\"\n")
+            .expect("parses");
+        assert!(c.check().expect_err("bad event").to_string().contains("event_hooks[0].event"));
+        let text =
+            "[[event_hooks]]\nevent = \"message.publish\"\ntopic = \"a/#/b\"\nurl = \"http://x\"\n";
+        let c = Config::from_toml(text).expect("parses");
+        assert!(c.check().expect_err("bad filter").to_string().contains("event_hooks[0].topic"));
+        let text = "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\n[[apps.webhooks]]\nurl = \"ftp://x\"\n";
+        let c = Config::from_toml(text).expect("parses");
+        assert!(c.check().expect_err("bad url").to_string().contains("apps[0].webhooks[0].url"));
     }
 
     #[test]

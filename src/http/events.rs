@@ -11,6 +11,7 @@ use crate::{
     conn::SocketId,
     dialect::pusher::{channel, outbound},
     fanout,
+    hook::event::{EmqxEvent, EmqxKind},
     shard::Shard,
     ws::frame,
 };
@@ -159,6 +160,12 @@ async fn publish(shard: &Rc<Shard>, app: u16, events: Vec<Event>) -> Vec<Event> 
     let mut items = Vec::new();
     for event in &events {
         for name in &event.channels {
+            shard.hooks.emqx(EmqxKind::MessagePublish, Some(name), || EmqxEvent {
+                from_client_id: Some("http_api".into()),
+                topic: Some(name.clone()),
+                payload: Some(event.data.clone()),
+                ..EmqxEvent::new(EmqxKind::MessagePublish, "http_api")
+            });
             if channel::is_cache(name) {
                 let notice = Notice::CacheSet {
                     app,

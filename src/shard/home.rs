@@ -5,9 +5,10 @@
 use super::{Shard, ShardState};
 use crate::{
     bus::{Answer, Notice, PubItem, Publication, Query},
-    dialect::pusher::outbound,
+    dialect::pusher::{channel::ChannelKind, outbound},
     error::CloseCode,
     fanout,
+    hook::event::PusherEvent,
     topic::presence::Joined,
     ws::frame,
 };
@@ -45,6 +46,7 @@ pub async fn answer(shard: &Rc<Shard>, query: Query) -> Answer {
                 shard.state.borrow_mut().home.join(app, &channel, &user_id, socket, info, max);
             match joined {
                 Ok((Joined::NewMember, snapshot)) => {
+                    member_webhook_added(shard, app, &channel, &user_id);
                     let data = serde_json::json!({"user_id": user_id, "user_info": info_value(user_info.as_deref())});
                     broadcast(
                         shard,
@@ -79,6 +81,7 @@ pub fn on_notice(shard: &Rc<Shard>, notice: Notice) {
     match notice {
         Notice::Leave { app, channel, user_id, socket } => {
             if shard.state.borrow_mut().home.leave(app, &channel, &user_id, socket) {
+                member_webhook_removed(shard, app, &channel, &user_id);
                 let data = serde_json::json!({ "user_id": user_id }).to_string();
                 spawn_broadcast(shard, app, channel, "pusher_internal:member_removed", data);
             }
@@ -99,24 +102,112 @@ pub fn on_notice(shard: &Rc<Shard>, notice: Notice) {
     }
 }
 
-/// Updates a channel's count and sends `pusher_internal:subscription_count`, throttled to one
-/// event per 5 s on channels over 100 subscribers.
+/// A user's first connection joined: `member_added`, unless this only undoes a removal still
+/// inside its delay (then neither webhook is sent, as Pusher does).
+fn member_webhook_added(shard: &Rc<Shard>, app: u16, channel: &str, user_id: &str) {
+    if shard.state.borrow_mut().home.removal_cancel(app, channel, user_id) {
+        return;
+    }
+    let mut event = PusherEvent::new("member_added", channel);
+    event.user_id = Some(user_id.to_string());
+    shard.hooks.pusher(app, event);
+}
+
+/// A user's last connection left: `member_removed` after the delay, if the user stays away.
+fn member_webhook_removed(shard: &Rc<Shard>, app: u16, channel: &str, user_id: &str) {
+    if !shard.hooks.wants_pusher(app, "member_removed") {
+        return;
+    }
+    let ticket = shard.state.borrow_mut().home.removal_start(app, channel, user_id);
+    let (shard, channel, user_id) = (shard.clone(), channel.to_string(), user_id.to_string());
+    glommio::spawn_local(async move {
+        glommio::timer::sleep(Duration::from_millis(shard.config.hooks.vacate_delay_ms)).await;
+        if shard.state.borrow_mut().home.removal_due(app, &channel, &user_id, ticket) {
+            let mut event = PusherEvent::new("member_removed", &channel);
+            event.user_id = Some(user_id);
+            shard.hooks.pusher(app, event);
+        }
+    })
+    .detach();
+}
+
+/// Applies a shard's subscriber change: occupancy webhooks (vacated after a delay, cancelled
+/// by a quick return) and the throttled `subscription_count` event and webhook.
 fn count_change(shard: &Rc<Shard>, app: u16, channel: String, delta: i64) {
-    let now = Instant::now();
     let mut state = shard.state.borrow_mut();
+    let count = state.home.count_change(app, &channel, 0);
+    let before = count.total;
     let count = state.home.count_change(app, &channel, delta);
     let total = count.total;
+    let mut vacate = None;
+    if before == 0 && total > 0 {
+        if count.vacating != 0 {
+            count.vacating = 0;
+        } else if !count.occupied {
+            count.occupied = true;
+            shard.hooks.pusher(app, PusherEvent::new("channel_occupied", &channel));
+        }
+    } else if before > 0 && total == 0 && count.occupied {
+        vacate = Some(());
+    }
+    let counted = ChannelKind::of(&channel) != ChannelKind::Presence
+        && (shard.app(app).enable_subscription_count
+            || shard.hooks.wants_pusher(app, "subscription_count"));
+    drop(state);
+    if vacate.is_some() {
+        schedule_vacated(shard, app, &channel);
+    }
+    if counted {
+        schedule_count(shard, app, channel);
+    } else {
+        shard.state.borrow_mut().home.count_forget(app, &channel);
+    }
+}
+
+fn schedule_vacated(shard: &Rc<Shard>, app: u16, channel: &str) {
+    let ticket = {
+        let mut state = shard.state.borrow_mut();
+        let ticket = state.home.ticket();
+        state.home.count_change(app, channel, 0).vacating = ticket;
+        ticket
+    };
+    let (shard, channel) = (shard.clone(), channel.to_string());
+    glommio::spawn_local(async move {
+        glommio::timer::sleep(Duration::from_millis(shard.config.hooks.vacate_delay_ms)).await;
+        let due = {
+            let mut state = shard.state.borrow_mut();
+            let count = state.home.count_change(app, &channel, 0);
+            let due = count.vacating == ticket && count.total == 0;
+            if due {
+                count.vacating = 0;
+                count.occupied = false;
+            }
+            state.home.count_forget(app, &channel);
+            due
+        };
+        if due {
+            shard.hooks.pusher(app, PusherEvent::new("channel_vacated", &channel));
+        }
+    })
+    .detach();
+}
+
+/// Sends the channel's count (event and webhook), at most once per 5 s on channels over 100.
+fn schedule_count(shard: &Rc<Shard>, app: u16, channel: String) {
+    let now = Instant::now();
+    let mut state = shard.state.borrow_mut();
+    let count = state.home.count_change(app, &channel, 0);
     if count.pending {
         return;
     }
-    let wait = match count.last_sent {
-        Some(at) if total > COUNT_THROTTLE_ABOVE => COUNT_THROTTLE.saturating_sub(now - at),
-        _ => Duration::ZERO,
-    };
-    if total == 0 {
+    if count.total == 0 {
         state.home.count_forget(app, &channel);
         return;
     }
+    let wait = match count.last_sent {
+        Some(at) if count.total > COUNT_THROTTLE_ABOVE => COUNT_THROTTLE.saturating_sub(now - at),
+        _ => Duration::ZERO,
+    };
     count.pending = true;
     drop(state);
     let shard = shard.clone();
@@ -129,9 +220,17 @@ fn count_change(shard: &Rc<Shard>, app: u16, channel: String, delta: i64) {
             let count = state.home.count_change(app, &channel, 0);
             count.pending = false;
             count.last_sent = Some(Instant::now());
-            count.total
+            let total = count.total;
+            state.home.count_forget(app, &channel);
+            total
         };
-        if total > 0 {
+        if total == 0 {
+            return;
+        }
+        let mut event = PusherEvent::new("subscription_count", &channel);
+        event.subscription_count = Some(total);
+        shard.hooks.pusher(app, event);
+        if shard.app(app).enable_subscription_count {
             let data = serde_json::json!({ "subscription_count": total }).to_string();
             broadcast(&shard, app, &channel, "pusher_internal:subscription_count", &data).await;
         }

@@ -13,10 +13,12 @@ use crate::{
     bus::{Answer, Bus, Notice, Query},
     config::{AppConfig, Config},
     conn::{identity::Identities, queue::Frame, ConnEntry, ConnKey, SocketId},
-    dialect::pusher::channel::ChannelKind,
+    error::CloseCode,
+    hook::event::{now_ms, EmqxEvent, EmqxKind, HookMesh, Hooks},
     metrics::Stats,
     topic::{home::HomeState, TopicIndex},
 };
+use glommio::channels::channel_mesh::Role;
 use slab::Slab;
 use std::{
     cell::{Cell, RefCell},
@@ -43,6 +45,8 @@ pub struct ShardState {
 pub struct Shard {
     pub config: Arc<Config>,
     pub bus: Bus,
+    /// The sending side to the hook shard.
+    pub hooks: Hooks,
     pub state: RefCell<ShardState>,
     /// Read buffer shared by every connection of this shard: a connection reads into it and
     /// keeps only an incomplete frame's bytes, so idle connections hold no read buffer.
@@ -59,10 +63,16 @@ pub struct Shard {
 const SCRATCH: usize = 64 * 1024;
 
 impl Shard {
-    pub fn new(config: Arc<Config>, bus: Bus, app_conns: Arc<[AtomicU64]>) -> Rc<Shard> {
+    pub fn new(
+        config: Arc<Config>,
+        bus: Bus,
+        hooks: Hooks,
+        app_conns: Arc<[AtomicU64]>,
+    ) -> Rc<Shard> {
         Rc::new(Shard {
             config,
             bus,
+            hooks,
             state: RefCell::default(),
             scratch: RefCell::new(vec![0; SCRATCH]),
             app_conns,
@@ -126,9 +136,8 @@ impl Shard {
         let Some(conn) = conns.get(key.index()).filter(|c| c.generation == key.generation()) else {
             return;
         };
-        let (app, socket) = (conn.app, conn.socket_id);
-        let counted = self.app(app).enable_subscription_count;
-        let names = if counted { topics.names_of(conn) } else { Vec::new() };
+        let (app, socket, closing, opened) = (conn.app, conn.socket_id, conn.closing, conn.opened);
+        let names = if self.needs_counts(app) { topics.names_of(conn) } else { Vec::new() };
         topics.unsubscribe_all(conns, key);
         conns.remove(key.index());
         let identity = identities.remove(app, key);
@@ -137,11 +146,26 @@ impl Shard {
         for name in names {
             self.count_change(app, &name, -1);
         }
-        for (channel, user_id) in identity.map(|i| i.presence).unwrap_or_default() {
+        let identity = identity.unwrap_or_default();
+        let reason = closing.map_or("tcp_closed", CloseCode::hook_reason);
+        self.disconnected_hooks(socket, identity.user_id.as_deref(), reason, opened);
+        for (channel, user_id) in identity.presence {
             let home = self.home_of(app, &channel);
             let notice =
                 Notice::Leave { app, channel: channel.into(), user_id: user_id.into(), socket };
             self.tell(home, notice);
+        }
+    }
+
+    fn disconnected_hooks(&self, socket: SocketId, user: Option<&str>, reason: &str, opened: u32) {
+        let connected_at = now_ms().saturating_sub(u64::from(self.now() - opened) * 1000);
+        for kind in [EmqxKind::ClientDisconnected, EmqxKind::SessionTerminated] {
+            self.hooks.emqx(kind, None, || EmqxEvent {
+                username: user.map(str::to_string),
+                reason: Some(reason.to_string()),
+                connected_at: Some(connected_at),
+                ..EmqxEvent::new(kind, socket.to_string())
+            });
         }
     }
 
@@ -171,11 +195,18 @@ impl Shard {
         removed
     }
 
-    /// Tells the channel's home about a subscriber change, when the app wants counts pushed.
+    /// Whether the homes of `app`'s channels need subscriber counts: for `subscription_count`
+    /// events, or for occupancy and count webhooks.
+    pub fn needs_counts(&self, app: u16) -> bool {
+        self.app(app).enable_subscription_count
+            || ["channel_occupied", "channel_vacated", "subscription_count"]
+                .iter()
+                .any(|name| self.hooks.wants_pusher(app, name))
+    }
+
+    /// Tells the channel's home about a subscriber change, when anything needs counts.
     fn count_change(self: &Rc<Self>, app: u16, channel: &str, delta: i64) {
-        if !self.app(app).enable_subscription_count
-            || ChannelKind::of(channel) == ChannelKind::Presence
-        {
+        if !self.needs_counts(app) {
             return;
         }
         let notice = Notice::CountChange { app, channel: channel.into(), delta };
@@ -258,15 +289,21 @@ pub fn enqueue(conn: &mut ConnEntry, frame: Frame, limit: usize, stats: &mut Sta
     conn.wake();
 }
 
-/// Runs a shard: join the mesh, listen, serve until shutdown, then close every client with
+/// What a shard is started with.
+pub struct Setup {
+    pub config: Arc<Config>,
+    pub mesh: crate::bus::Mesh,
+    /// The rings to the hook shard, when any hook is configured.
+    pub hook_mesh: Option<HookMesh>,
+    pub app_conns: Arc<[AtomicU64]>,
+    pub addr: std::net::SocketAddr,
+    pub ready: crossbeam_channel::Sender<Result<usize, String>>,
+}
+
+/// Runs a shard: join the meshes, listen, serve until shutdown, then close every client with
 /// 4200 and wait (bounded) for them to go.
-pub async fn run(
-    config: Arc<Config>,
-    mesh: crate::bus::Mesh,
-    app_conns: Arc<[AtomicU64]>,
-    addr: std::net::SocketAddr,
-    ready: crossbeam_channel::Sender<Result<usize, String>>,
-) {
+pub async fn run(setup: Setup) {
+    let Setup { config, mesh, hook_mesh, app_conns, addr, ready } = setup;
     let listener = match glommio::net::TcpListener::bind(addr) {
         Ok(listener) => listener,
         Err(e) => {
@@ -278,7 +315,18 @@ pub async fn run(
         let _ = ready.send(Err("shard could not join the ring mesh".into()));
         return;
     };
-    let shard = Shard::new(config, bus, app_conns);
+    let hook_senders = match hook_mesh {
+        Some(mesh) => match mesh.join(Role::Producer).await {
+            Ok((senders, _)) => Some(senders),
+            Err(e) => {
+                let _ = ready.send(Err(format!("shard could not reach the hook shard: {e}")));
+                return;
+            }
+        },
+        None => None,
+    };
+    let hooks = Hooks::new(&config, hook_senders);
+    let shard = Shard::new(config, bus, hooks, app_conns);
     rings::listen(&shard, receivers);
     sweep::start(&shard);
     let accept = glommio::spawn_local(serve_listener(shard.clone(), listener));

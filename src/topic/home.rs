@@ -68,7 +68,8 @@ pub struct Cached {
     stored: Instant,
 }
 
-/// A channel's subscriber count over all shards, for `subscription_count` events.
+/// A channel's subscriber count over all shards, for `subscription_count` events and the
+/// `channel_occupied` / `channel_vacated` webhooks.
 #[derive(Debug, Default)]
 pub struct Count {
     pub total: u64,
@@ -76,6 +77,10 @@ pub struct Count {
     pub last_sent: Option<Instant>,
     /// A throttled count event is scheduled.
     pub pending: bool,
+    /// `channel_occupied` was sent and `channel_vacated` not yet.
+    pub occupied: bool,
+    /// A delayed `channel_vacated` is waiting (its ticket; 0: none).
+    pub vacating: u64,
 }
 
 /// Everything this shard keeps as home of its topics.
@@ -84,6 +89,9 @@ pub struct HomeState {
     presence: PerApp<Presence>,
     cache: PerApp<Cached>,
     counts: PerApp<Count>,
+    /// Delayed `member_removed` webhooks: (app, channel, user) -> ticket.
+    removals: AHashMap<(u16, Box<str>, Box<str>), u64>,
+    next_ticket: u64,
 }
 
 impl HomeState {
@@ -172,11 +180,40 @@ impl HomeState {
         count
     }
 
-    /// Forgets the count of a channel nobody is subscribed to.
+    /// Forgets the count of a channel nobody is subscribed to and nothing waits on.
     pub fn count_forget(&mut self, app: u16, channel: &str) {
-        if self.counts.get(app, channel).is_some_and(|c| c.total == 0 && !c.pending) {
+        let idle = |c: &Count| c.total == 0 && !c.pending && !c.occupied && c.vacating == 0;
+        if self.counts.get(app, channel).is_some_and(idle) {
             self.counts.remove(app, channel);
         }
+    }
+
+    /// A fresh ticket for a delayed webhook.
+    pub fn ticket(&mut self) -> u64 {
+        self.next_ticket += 1;
+        self.next_ticket
+    }
+
+    /// Notes a delayed `member_removed`; returns its ticket.
+    pub fn removal_start(&mut self, app: u16, channel: &str, user_id: &str) -> u64 {
+        let ticket = self.ticket();
+        self.removals.insert((app, channel.into(), user_id.into()), ticket);
+        ticket
+    }
+
+    /// Cancels a delayed `member_removed` (the user came back); true if one was waiting.
+    pub fn removal_cancel(&mut self, app: u16, channel: &str, user_id: &str) -> bool {
+        self.removals.remove(&(app, channel.into(), user_id.into())).is_some()
+    }
+
+    /// Ends a delayed `member_removed`; true if it is still due (not cancelled or replaced).
+    pub fn removal_due(&mut self, app: u16, channel: &str, user_id: &str, ticket: u64) -> bool {
+        let key = (app, Box::<str>::from(channel), Box::<str>::from(user_id));
+        if self.removals.get(&key) == Some(&ticket) {
+            self.removals.remove(&key);
+            return true;
+        }
+        false
     }
 }
 
@@ -234,6 +271,17 @@ mod tests {
             .cache_get(0, "cache-x", Duration::from_secs(60), t0 + Duration::from_secs(61))
             .is_none());
         assert!(home.cache_get(1, "cache-x", Duration::from_secs(60), t0).is_none(), "per app");
+    }
+
+    #[test]
+    fn delayed_removals_cancel_and_expire() {
+        let mut home = HomeState::default();
+        let t1 = home.removal_start(0, "presence-r", "u1");
+        assert!(home.removal_cancel(0, "presence-r", "u1"));
+        assert!(!home.removal_due(0, "presence-r", "u1", t1), "cancelled");
+        let t2 = home.removal_start(0, "presence-r", "u1");
+        assert!(home.removal_due(0, "presence-r", "u1", t2));
+        assert!(!home.removal_cancel(0, "presence-r", "u1"), "already done");
     }
 
     #[test]

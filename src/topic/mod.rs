@@ -5,6 +5,7 @@
 //! is in, so removal is a `swap_remove` plus one position fix-up.
 
 pub mod home;
+pub mod mqtt;
 pub mod presence;
 
 use crate::conn::{ConnEntry, ConnKey};

@@ -13,6 +13,7 @@ use crate::{
     conn::{queue::Frame, ConnKey, SocketId},
     error::CloseCode,
     fanout,
+    hook::event::{EmqxEvent, EmqxKind, PusherEvent},
     shard::Shard,
     ws::frame::{self, Message},
 };
@@ -77,8 +78,23 @@ impl Conn<'_> {
         error(self.shard, self.key, message);
     }
 
+    /// The user this connection signed in as (the `username` of EMQX-style hooks).
+    fn username(&self) -> Option<String> {
+        self.shard.state.borrow().identities.user(self.key).map(str::to_string)
+    }
+
+    /// An EMQX-style event about this connection and `topic`, if a rule wants it.
+    fn hook(&self, kind: EmqxKind, topic: &str) {
+        self.shard.hooks.emqx(kind, Some(topic), || EmqxEvent {
+            username: self.username(),
+            topic: Some(topic.to_string()),
+            ..EmqxEvent::new(kind, self.socket.to_string())
+        });
+    }
+
     fn subscribe(&self, request: Subscribe) {
         let name = request.channel.as_str();
+        self.hook(EmqxKind::ClientSubscribe, name);
         if let Err(e) = channel::check_name(name, self.shard.config.max_channel_name_len) {
             return self.error(&format!("{e}: {name}"));
         }
@@ -103,6 +119,7 @@ impl Conn<'_> {
         }
         self.shard.subscribe(self.key, name);
         reply(self.shard, self.key, &outbound::subscription_succeeded(name));
+        self.hook(EmqxKind::SessionSubscribed, name);
         if channel::is_cache(name) {
             replay_cache(self.shard, self.key, self.app, name.to_string());
         }
@@ -150,7 +167,10 @@ impl Conn<'_> {
     }
 
     fn unsubscribe(&self, name: &str) {
-        self.shard.unsubscribe(self.key, name);
+        self.hook(EmqxKind::ClientUnsubscribe, name);
+        if self.shard.unsubscribe(self.key, name) {
+            self.hook(EmqxKind::SessionUnsubscribed, name);
+        }
         let user = self.shard.state.borrow_mut().identities.remove_presence(self.key, name);
         if let Some(user_id) = user {
             let (app, socket) = (self.app, self.socket);
@@ -217,6 +237,7 @@ impl Conn<'_> {
             return reply(self.shard, self.key, &text);
         }
         let user = if kind == ChannelKind::Presence { user_id.as_deref() } else { None };
+        self.client_event_hooks(event, name, data, user);
         let text = outbound::client_event(event, name, data, user);
         let item = PubItem {
             channel: name.into(),
@@ -228,6 +249,25 @@ impl Conn<'_> {
             fanout::publish(&shard, Publication { app, items: vec![item] }).await;
         })
         .detach();
+    }
+}
+
+impl Conn<'_> {
+    /// The `client_event` webhook and the EMQX-style message.publish of a client event.
+    fn client_event_hooks(&self, event: &str, name: &str, data: &str, user: Option<&str>) {
+        let mut webhook = PusherEvent::new("client_event", name);
+        webhook.event = Some(event.to_string());
+        webhook.data = Some(data.to_string());
+        webhook.socket_id = Some(self.socket.to_string());
+        webhook.user_id = user.map(str::to_string);
+        self.shard.hooks.pusher(self.app, webhook);
+        self.shard.hooks.emqx(EmqxKind::MessagePublish, Some(name), || EmqxEvent {
+            from_client_id: Some(self.socket.to_string()),
+            from_username: self.username(),
+            topic: Some(name.to_string()),
+            payload: Some(data.to_string()),
+            ..EmqxEvent::new(EmqxKind::MessagePublish, self.socket.to_string())
+        });
     }
 }
 
@@ -281,6 +321,7 @@ fn finish_join(
     }
     shard.subscribe(key, name);
     reply(shard, key, &outbound::presence_succeeded(name, &snapshot));
+    Conn { shard, key, app, socket }.hook(EmqxKind::SessionSubscribed, name);
     if channel::is_cache(name) {
         replay_cache(shard, key, app, name.to_string());
     }
@@ -295,7 +336,10 @@ fn replay_cache(shard: &Rc<Shard>, key: ConnKey, app: u16, name: String) {
             Some(Answer::Cache(Some((event, data, _)))) => {
                 outbound::channel_event(&event, &name, &data)
             }
-            _ => outbound::cache_miss(&name),
+            _ => {
+                shard.hooks.pusher(app, PusherEvent::new("cache_miss", &name));
+                outbound::cache_miss(&name)
+            }
         };
         reply(&shard, key, &text);
     })

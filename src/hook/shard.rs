@@ -1,0 +1,223 @@
+//! The hook shard: a dedicated executor that receives events from every connection shard over
+//! the hook rings and routes them to their endpoints (each with its own queue, batching and
+//! retries), so no connection shard ever waits on an HTTP call.
+
+use super::{
+    client::{ClientConfig, HttpClient},
+    emqx,
+    endpoint::{Endpoint, EndpointConfig, EndpointStats},
+    event::{EmqxKind, HookMesh, HookMsg, PusherEvent},
+    retry::RetryPolicy,
+};
+use crate::{
+    config::{
+        hooks::{HooksConfig, PayloadEncoding, WebhookConfig},
+        AppConfig, Config,
+    },
+    http::sign::hmac_hex,
+    topic::mqtt,
+};
+use bytes::Bytes;
+use glommio::channels::channel_mesh::Role;
+use serde_json::Value;
+use std::{rc::Rc, sync::Arc, time::Duration};
+
+/// Events per request for message.delivered rules unless the rule sets `batch_max`: one
+/// fan-out to 10,000 subscribers becomes 100 requests, not 10,000.
+const DELIVERED_BATCH: usize = 100;
+
+struct Webhook {
+    config: WebhookConfig,
+    endpoint: Endpoint<PusherEvent>,
+}
+
+struct Rule {
+    kind: EmqxKind,
+    topic: Option<String>,
+    encoding: PayloadEncoding,
+    endpoint: Endpoint<Value>,
+}
+
+/// Every endpoint, by what it serves.
+struct Router {
+    webhooks: Vec<Vec<Webhook>>,
+    rules: Vec<Rule>,
+    node: String,
+}
+
+/// Runs the hook shard until shutdown.
+pub async fn run(
+    config: Arc<Config>,
+    mesh: HookMesh,
+    ready: crossbeam_channel::Sender<Result<usize, String>>,
+) {
+    let router = match Router::new(&config) {
+        Ok(router) => Rc::new(router),
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut receivers = match mesh.join(Role::Consumer).await {
+        Ok((_, receivers)) => receivers,
+        Err(e) => {
+            let _ = ready.send(Err(format!("hook shard could not join its rings: {e}")));
+            return;
+        }
+    };
+    for (_, ring) in receivers.streams() {
+        let router = router.clone();
+        glommio::spawn_local(async move {
+            while let Some(msg) = ring.recv().await {
+                router.route(msg);
+            }
+        })
+        .detach();
+    }
+    let _ = ready.send(Ok(usize::MAX));
+    while !crate::runtime::shutdown_requested() {
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+    let stats: EndpointStats = router.stats();
+    tracing::info!(?stats, "hook shard stopping");
+}
+
+impl Router {
+    fn new(config: &Config) -> Result<Router, String> {
+        let mut webhooks = Vec::new();
+        for app in &config.apps {
+            let mut list = Vec::new();
+            for hook in &app.webhooks {
+                let delivery = hook.delivery.over(&config.hooks);
+                let endpoint = endpoint(&hook.url, &delivery, pusher_body(app, hook))?;
+                list.push(Webhook { config: hook.clone(), endpoint });
+            }
+            webhooks.push(list);
+        }
+        let mut rules = Vec::new();
+        for rule in &config.event_hooks {
+            let Some(kind) = EmqxKind::parse(&rule.event) else { continue };
+            let mut delivery = rule.delivery.over(&config.hooks);
+            if kind == EmqxKind::MessageDelivered && rule.delivery.batch_max.is_none() {
+                delivery.batch_max = DELIVERED_BATCH;
+            }
+            let extra: Vec<(String, String)> = rule.headers.clone().into_iter().collect();
+            let endpoint =
+                endpoint(&rule.url, &delivery, emqx_body(extra, delivery.batch_max > 1))?;
+            rules.push(Rule {
+                kind,
+                topic: rule.topic.clone(),
+                encoding: rule.payload_encoding,
+                endpoint,
+            });
+        }
+        Ok(Router { webhooks, rules, node: node_name() })
+    }
+
+    fn route(&self, msg: HookMsg) {
+        match msg {
+            HookMsg::Pusher { app, event } => {
+                for hook in self.webhooks.get(usize::from(app)).into_iter().flatten() {
+                    let wanted = hook.config.event_types.iter().any(|t| t == event.name);
+                    if wanted && hook.config.filter.admits(&event.channel) {
+                        hook.endpoint.push(event.clone());
+                    }
+                }
+            }
+            HookMsg::Emqx(event) => {
+                let Some(kind) = event.kind else { return };
+                let topic = event.topic.as_deref();
+                let is_message = matches!(
+                    kind,
+                    EmqxKind::MessagePublish | EmqxKind::MessageDelivered | EmqxKind::MessageAcked
+                );
+                if is_message && topic.is_some_and(|t| t.starts_with('$')) {
+                    return;
+                }
+                for rule in self.rules.iter().filter(|r| r.kind == kind) {
+                    let matched = match (kind.has_topic(), &rule.topic, topic) {
+                        (true, Some(filter), Some(topic)) => mqtt::matches(topic, filter),
+                        _ => true,
+                    };
+                    if matched {
+                        for body in emqx::bodies(&event, &self.node, rule.encoding) {
+                            rule.endpoint.push(body);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn stats(&self) -> EndpointStats {
+        let webhooks = self.webhooks.iter().flatten().map(|w| w.endpoint.stats());
+        webhooks.chain(self.rules.iter().map(|r| r.endpoint.stats())).sum()
+    }
+}
+
+fn endpoint<T: 'static>(
+    url: &str,
+    d: &HooksConfig,
+    build: super::endpoint::BodyBuilder<T>,
+) -> Result<Endpoint<T>, String> {
+    let client_config = ClientConfig {
+        connect_timeout: Duration::from_millis(d.connect_timeout_ms),
+        request_timeout: Duration::from_millis(d.request_timeout_ms),
+        ..ClientConfig::default()
+    };
+    let client =
+        HttpClient::new(url, client_config).map_err(|e| format!("hook endpoint {url}: {e}"))?;
+    let config = EndpointConfig {
+        queue_max: d.queue_max,
+        batch_max: d.batch_max,
+        batch_window: Duration::from_millis(d.batch_window_ms),
+        retry: RetryPolicy {
+            max_elapsed: Duration::from_secs(d.max_elapsed_secs),
+            max_attempts: d.max_attempts,
+            initial_backoff: Duration::from_millis(d.initial_backoff_ms),
+            max_backoff: Duration::from_millis(d.max_backoff_ms),
+            socket_pause: Duration::from_millis(d.socket_pause_ms),
+            other_pause: Duration::from_millis(d.other_pause_ms),
+        },
+    };
+    Ok(Endpoint::new(client, config, build))
+}
+
+/// Pusher's webhook request: `{"time_ms", "events": [...]}`, signed with the app secret in
+/// `X-Pusher-Signature`, `Content-Type: application/json` without a charset (the Node SDK's
+/// validator insists).
+fn pusher_body(app: &AppConfig, hook: &WebhookConfig) -> super::endpoint::BodyBuilder<PusherEvent> {
+    let (key, secret) = (app.key.clone(), app.secret.clone());
+    let extra: Vec<(String, String)> = hook.headers.clone().into_iter().collect();
+    Box::new(move |events: &[PusherEvent]| {
+        let body =
+            serde_json::json!({ "time_ms": super::event::now_ms(), "events": events }).to_string();
+        let mut headers = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("X-Pusher-Key".to_string(), key.clone()),
+            ("X-Pusher-Signature".to_string(), hmac_hex(&secret, &body)),
+        ];
+        headers.extend(extra.iter().cloned());
+        (Bytes::from(body), headers)
+    })
+}
+
+/// An EMQX-style request: one JSON object, or a JSON array of them when the rule batches.
+fn emqx_body(extra: Vec<(String, String)>, batched: bool) -> super::endpoint::BodyBuilder<Value> {
+    Box::new(move |bodies: &[Value]| {
+        let body = if batched || bodies.len() > 1 {
+            Value::Array(bodies.to_vec()).to_string()
+        } else {
+            bodies.first().map(Value::to_string).unwrap_or_default()
+        };
+        let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+        headers.extend(extra.iter().cloned());
+        (Bytes::from(body), headers)
+    })
+}
+
+/// `pushgate@<hostname>`, EMQX's `node` field.
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string());
+    format!("pushgate@{}", host.filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into()))
+}
