@@ -26,6 +26,8 @@ pub struct Stats {
     pub events_published: u64,
     /// Topics with local subscribers (a gauge).
     pub topics: u64,
+    /// Hook events dropped because the ring to the hook shard was full.
+    pub hook_events_dropped: u64,
 }
 
 impl AddAssign for Stats {
@@ -40,6 +42,7 @@ impl AddAssign for Stats {
         self.writes += o.writes;
         self.events_published += o.events_published;
         self.topics += o.topics;
+        self.hook_events_dropped += o.hook_events_dropped;
     }
 }
 
@@ -55,7 +58,7 @@ impl Sum for Stats {
 impl Stats {
     /// The Prometheus text exposition of these counters.
     pub fn render(&self, shards: usize) -> String {
-        let rows: [(&str, &str, &str, u64); 11] = [
+        let rows: [(&str, &str, &str, u64); 12] = [
             ("shards", "gauge", "connection shards", shards as u64),
             ("connections", "gauge", "open WebSocket connections", self.connections),
             ("connections_total", "counter", "connections accepted", self.connections_total),
@@ -77,6 +80,12 @@ impl Stats {
                 self.events_published,
             ),
             ("topics", "gauge", "topics with subscribers, summed over shards", self.topics),
+            (
+                "hook_ring_dropped_total",
+                "counter",
+                "hook events dropped on a full ring",
+                self.hook_events_dropped,
+            ),
         ];
         let mut out = String::new();
         for (name, kind, help, value) in rows {

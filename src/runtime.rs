@@ -45,6 +45,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(Config { port: addr.port(), shards: nr, ..config });
     let mesh: Mesh = MeshBuilder::full(nr, config.ring_capacity);
     let hook_mesh = config.has_hooks().then(|| HookMesh::partial(nr + 1, config.ring_capacity));
+    let board = Arc::new(hook::board::Board::default());
     let app_conns: Arc<[AtomicU64]> = config.apps.iter().map(|_| AtomicU64::new(0)).collect();
     let (ready_tx, ready_rx) = bounded::<Result<usize, String>>(nr + 1);
     let (exit_tx, exit_rx) = bounded::<usize>(nr);
@@ -55,6 +56,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
             mesh: mesh.clone(),
             hook_mesh: hook_mesh.clone(),
             app_conns: app_conns.clone(),
+            board: board.clone(),
             addr,
             ready: ready_tx.clone(),
         };
@@ -70,11 +72,11 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
     }
     let expected = nr + usize::from(hook_mesh.is_some());
     if let Some(mesh) = hook_mesh {
-        let (config, ready) = (config.clone(), ready_tx.clone());
+        let (config, ready, board) = (config.clone(), ready_tx.clone(), board.clone());
         LocalExecutorBuilder::new(Placement::Unbound)
             .name("hooks")
             .io_memory(config.io_memory)
-            .spawn(move || async move { hook::shard::run(config, mesh, ready).await })
+            .spawn(move || async move { hook::shard::run(config, mesh, board, ready).await })
             .map_err(|e| anyhow!("cannot start the hook shard: {e}"))?;
     }
     for _ in 0..expected {

@@ -154,11 +154,17 @@ pub struct Hooks {
     emqx: Vec<Vec<Option<String>>>,
     /// Events dropped because the ring to the hook shard was full.
     pub dropped: std::cell::Cell<u64>,
+    /// The hook shard's endpoint counters, for `/metrics`.
+    pub board: std::sync::Arc<super::board::Board>,
 }
 
 impl Hooks {
     /// What `config` asks for; `senders` is None when no hook is configured.
-    pub fn new(config: &Config, senders: Option<Senders<HookMsg>>) -> Hooks {
+    pub fn new(
+        config: &Config,
+        senders: Option<Senders<HookMsg>>,
+        board: std::sync::Arc<super::board::Board>,
+    ) -> Hooks {
         let pusher = config
             .apps
             .iter()
@@ -180,7 +186,7 @@ impl Hooks {
                 emqx[kind as usize].push(rule.topic.clone());
             }
         }
-        Hooks { senders, pusher, emqx, dropped: Default::default() }
+        Hooks { senders, pusher, emqx, dropped: Default::default(), board }
     }
 
     /// Whether some webhook of `app` wants Pusher event `name`.

@@ -3,6 +3,7 @@
 //! machinery shared by every endpoint: HTTP client (`client`), queue, batching and retries
 //! (`endpoint`, `retry`). Later upstream calls go through the same client and policy.
 
+pub mod board;
 pub mod client;
 pub mod emqx;
 pub mod endpoint;

@@ -3,6 +3,7 @@
 //! retries), so no connection shard ever waits on an HTTP call.
 
 use super::{
+    board::{Board, EndpointReport},
     client::{ClientConfig, HttpClient},
     emqx,
     endpoint::{Endpoint, EndpointConfig, EndpointStats},
@@ -33,6 +34,7 @@ struct Webhook {
 
 struct Rule {
     kind: EmqxKind,
+    url: String,
     topic: Option<String>,
     encoding: PayloadEncoding,
     endpoint: Endpoint<Value>,
@@ -49,6 +51,7 @@ struct Router {
 pub async fn run(
     config: Arc<Config>,
     mesh: HookMesh,
+    board: Arc<Board>,
     ready: crossbeam_channel::Sender<Result<usize, String>>,
 ) {
     let router = match Router::new(&config) {
@@ -75,8 +78,13 @@ pub async fn run(
         .detach();
     }
     let _ = ready.send(Ok(usize::MAX));
+    let mut ticks = 0u32;
     while !crate::runtime::shutdown_requested() {
         glommio::timer::sleep(Duration::from_millis(100)).await;
+        ticks += 1;
+        if ticks % 10 == 0 {
+            board.publish(router.reports());
+        }
     }
     let stats: EndpointStats = router.stats();
     tracing::info!(?stats, "hook shard stopping");
@@ -106,6 +114,7 @@ impl Router {
                 endpoint(&rule.url, &delivery, emqx_body(extra, delivery.batch_max > 1))?;
             rules.push(Rule {
                 kind,
+                url: rule.url.clone(),
                 topic: rule.topic.clone(),
                 encoding: rule.payload_encoding,
                 endpoint,
@@ -147,6 +156,20 @@ impl Router {
                 }
             }
         }
+    }
+
+    fn reports(&self) -> Vec<EndpointReport> {
+        let webhooks = self.webhooks.iter().flatten().map(|w| EndpointReport {
+            kind: "webhook",
+            url: w.config.url.clone(),
+            stats: w.endpoint.stats(),
+        });
+        let rules = self.rules.iter().map(|r| EndpointReport {
+            kind: "event_hook",
+            url: r.url.clone(),
+            stats: r.endpoint.stats(),
+        });
+        webhooks.chain(rules).collect()
     }
 
     fn stats(&self) -> EndpointStats {

@@ -43,7 +43,8 @@ async fn route(shard: Rc<Shard>, request: Request<Incoming>) -> Reply {
                     _ => None,
                 })
                 .sum::<crate::metrics::Stats>();
-            return text(StatusCode::OK, stats.render(shard.nr_shards()));
+            let body = stats.render(shard.nr_shards()) + &shard.hooks.board.render();
+            return text(StatusCode::OK, body);
         }
         _ => {}
     }

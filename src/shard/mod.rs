@@ -14,7 +14,10 @@ use crate::{
     config::{AppConfig, Config},
     conn::{identity::Identities, queue::Frame, ConnEntry, ConnKey, SocketId},
     error::CloseCode,
-    hook::event::{now_ms, EmqxEvent, EmqxKind, HookMesh, Hooks},
+    hook::{
+        board::Board,
+        event::{now_ms, EmqxEvent, EmqxKind, HookMesh, Hooks},
+    },
     metrics::Stats,
     topic::{home::HomeState, TopicIndex},
 };
@@ -269,6 +272,7 @@ impl Shard {
         Stats {
             connections: state.conns.len() as u64,
             topics: state.topics.len() as u64,
+            hook_events_dropped: self.hooks.dropped.get(),
             ..state.stats
         }
     }
@@ -296,6 +300,8 @@ pub struct Setup {
     /// The rings to the hook shard, when any hook is configured.
     pub hook_mesh: Option<HookMesh>,
     pub app_conns: Arc<[AtomicU64]>,
+    /// The hook shard's counters, for `/metrics`.
+    pub board: Arc<Board>,
     pub addr: std::net::SocketAddr,
     pub ready: crossbeam_channel::Sender<Result<usize, String>>,
 }
@@ -303,7 +309,7 @@ pub struct Setup {
 /// Runs a shard: join the meshes, listen, serve until shutdown, then close every client with
 /// 4200 and wait (bounded) for them to go.
 pub async fn run(setup: Setup) {
-    let Setup { config, mesh, hook_mesh, app_conns, addr, ready } = setup;
+    let Setup { config, mesh, hook_mesh, app_conns, board, addr, ready } = setup;
     let listener = match glommio::net::TcpListener::bind(addr) {
         Ok(listener) => listener,
         Err(e) => {
@@ -325,7 +331,7 @@ pub async fn run(setup: Setup) {
         },
         None => None,
     };
-    let hooks = Hooks::new(&config, hook_senders);
+    let hooks = Hooks::new(&config, hook_senders, board);
     let shard = Shard::new(config, bus, hooks, app_conns);
     rings::listen(&shard, receivers);
     sweep::start(&shard);
