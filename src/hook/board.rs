@@ -5,6 +5,9 @@
 use super::endpoint::EndpointStats;
 use std::{fmt::Write, sync::Mutex};
 
+/// A metric: its name, its help text, and how to read it from an endpoint's counters.
+type Row = (&'static str, &'static str, fn(&EndpointStats) -> u64);
+
 /// One endpoint's counters with what it is.
 #[derive(Debug, Clone)]
 pub struct EndpointReport {
@@ -29,7 +32,7 @@ impl Board {
     pub fn render(&self) -> String {
         let Ok(reports) = self.0.lock() else { return String::new() };
         let mut out = String::new();
-        let rows: [(&str, &str, fn(&EndpointStats) -> u64); 7] = [
+        let rows: [Row; 7] = [
             ("hook_sent_total", "events delivered with a 2xx answer", |s| s.sent),
             ("hook_requests_total", "HTTP requests, retries included", |s| s.requests),
             ("hook_retried_total", "retries", |s| s.retried),

@@ -34,7 +34,8 @@ use super::retry::FailureKind;
 pub struct ClientConfig {
     /// Default 5 s. Shorter notices a dead host sooner; too short fails on slow networks.
     pub connect_timeout: Duration,
-    /// Default 10 s: from sending the request to the end of the response body.
+    /// Default 10 s: a whole `post`, connecting (when no pooled connection serves) included,
+    /// to the end of the response body.
     pub request_timeout: Duration,
     /// Default 4: idle keep-alive connections kept. One suffices for a sequential sender.
     pub max_idle: usize,

@@ -107,7 +107,7 @@ impl Latency {
         let mut seen = 0;
         for (i, n) in self.buckets.iter().enumerate() {
             seen += n;
-            if seen >= rank {
+            if seen >= rank && i < LATENCY_BUCKETS - 1 {
                 return ((1u64 << (i + 1)) - 1).min(self.max_us);
             }
         }

@@ -82,7 +82,7 @@ pub async fn run(
     while !crate::runtime::shutdown_requested() {
         glommio::timer::sleep(Duration::from_millis(100)).await;
         ticks += 1;
-        if ticks % 10 == 0 {
+        if ticks.is_multiple_of(10) {
             board.publish(router.reports());
         }
     }
