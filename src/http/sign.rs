@@ -70,7 +70,7 @@ pub fn verify(
         return Err(SignError::BadVersion);
     }
     let stamp: i64 = get("auth_timestamp")?.parse().map_err(|_| SignError::Expired)?;
-    if (now - stamp).abs() > MAX_SKEW {
+    if now.abs_diff(stamp) > MAX_SKEW as u64 {
         return Err(SignError::Expired);
     }
     match params.iter().find(|(k, _)| k == "body_md5") {
@@ -160,6 +160,22 @@ mod tests {
         assert_eq!(
             verify(&app(), "POST", &p, unsigned, body, t),
             Err(SignError::Missing("auth_signature"))
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_expired_not_a_panic() {
+        // Found by the rest_sign fuzz target: `(now - stamp).abs()` overflowed.
+        let q = "auth_signature=x&auth_key=278d425bdf160c739803&auth_version=1.0\
+                 &auth_timestamp=-9223372036854775808";
+        assert_eq!(
+            verify(&app(), "POST", &["/apps/3/events"], q, b"", 1353088179),
+            Err(SignError::Expired)
+        );
+        let q = q.replace("-9223372036854775808", "9223372036854775807");
+        assert_eq!(
+            verify(&app(), "POST", &["/apps/3/events"], &q, b"", -5),
+            Err(SignError::Expired)
         );
     }
 
