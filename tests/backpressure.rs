@@ -20,18 +20,13 @@ fn small_buffer_client(server: &Server) -> Client {
 
 #[test]
 fn slow_consumer_is_closed_with_4100_and_others_keep_receiving() {
-    let server = Server::start(
-        "outbound_queue_bytes = 65536\nsocket_send_buffer = 4096\n",
-        2,
-    );
+    let server = Server::start("outbound_queue_bytes = 65536\nsocket_send_buffer = 4096\n", 2);
     let mut slow = small_buffer_client(&server);
     slow.subscribe("feed");
     let mut fast = server.client();
     fast.subscribe("feed");
     let reader = std::thread::spawn(move || {
-        (0..EVENTS)
-            .map(|_| fast.recv()["data"].as_str().map(str::to_string))
-            .collect::<Vec<_>>()
+        (0..EVENTS).map(|_| fast.recv()["data"].as_str().map(str::to_string)).collect::<Vec<_>>()
     });
     let payload = "x".repeat(1000);
     for batch in 0..EVENTS / 10 {
@@ -42,13 +37,8 @@ fn slow_consumer_is_closed_with_4100_and_others_keep_receiving() {
         assert_eq!(status, 200, "{body}");
     }
     let received = reader.join().expect("fast reader");
-    let expected: Vec<_> = (0..EVENTS)
-        .map(|i| Some(format!("{i}:{payload}")))
-        .collect();
-    assert_eq!(
-        received, expected,
-        "the fast client lost or reordered events"
-    );
+    let expected: Vec<_> = (0..EVENTS).map(|i| Some(format!("{i}:{payload}"))).collect();
+    assert_eq!(received, expected, "the fast client lost or reordered events");
     // The slow client finds, after what reached its socket, the 4100 close.
     assert_eq!(slow.close_code(), Some(4100));
     assert_eq!(server.metric("slow_consumers_closed_total"), 1);
@@ -59,15 +49,11 @@ fn queued_frames_leave_in_fewer_writes_than_frames() {
     let server = Server::start("", 1);
     let mut client = server.client();
     client.subscribe("burst");
-    let events: Vec<_> = (0..10)
-        .map(|i| json!({"name": "e", "channel": "burst", "data": i.to_string()}))
-        .collect();
+    let events: Vec<_> =
+        (0..10).map(|i| json!({"name": "e", "channel": "burst", "data": i.to_string()})).collect();
     let before_writes = server.metric("writes_total");
     let before_frames = server.metric("frames_out_total");
-    assert_eq!(
-        server.post("batch_events", &json!({ "batch": events })).0,
-        200
-    );
+    assert_eq!(server.post("batch_events", &json!({ "batch": events })).0, 200);
     for i in 0..10 {
         assert_eq!(client.recv()["data"], i.to_string());
     }

@@ -6,9 +6,7 @@ use common::{Client, Server, KEY};
 
 fn refused(server: &Server, path: &str) -> (Option<u16>, serde_json::Value) {
     let stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("tcp");
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
     let (mut ws, _) = tungstenite::client::client(
         server.url(path),
         tungstenite::stream::MaybeTlsStream::Plain(stream),
@@ -33,11 +31,7 @@ fn connection_established_carries_socket_id_and_activity_timeout() {
     let server = Server::start("activity_timeout = 77\n", 1);
     let mut client = Client::connect(&server, &format!("/app/{KEY}?protocol=7")).expect("connect");
     let re = regex_lite::Regex::new(r"^\d+\.\d+$").expect("regex");
-    assert!(
-        re.is_match(&client.socket_id),
-        "socket id {}",
-        client.socket_id
-    );
+    assert!(re.is_match(&client.socket_id), "socket id {}", client.socket_id);
     // The activity timeout is checked through a second raw read of the hello frame.
     let stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("tcp");
     let (mut ws, _) = tungstenite::client::client(
@@ -88,18 +82,9 @@ fn unknown_app_key_closes_4001() {
 fn protocol_problems_close_4006_4007_4008() {
     let server = Server::start("", 1);
     assert_eq!(refused(&server, &format!("/app/{KEY}")).0, Some(4008));
-    assert_eq!(
-        refused(&server, &format!("/app/{KEY}?client=js")).0,
-        Some(4008)
-    );
-    assert_eq!(
-        refused(&server, &format!("/app/{KEY}?protocol=3")).0,
-        Some(4007)
-    );
-    assert_eq!(
-        refused(&server, &format!("/app/{KEY}?protocol=x")).0,
-        Some(4006)
-    );
+    assert_eq!(refused(&server, &format!("/app/{KEY}?client=js")).0, Some(4008));
+    assert_eq!(refused(&server, &format!("/app/{KEY}?protocol=3")).0, Some(4007));
+    assert_eq!(refused(&server, &format!("/app/{KEY}?protocol=x")).0, Some(4006));
 }
 
 #[test]

@@ -6,10 +6,7 @@ use common::Server;
 use std::process::Command;
 
 fn pushgate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_pushgate"))
-        .args(args)
-        .output()
-        .expect("run pushgate")
+    Command::new(env!("CARGO_BIN_EXE_pushgate")).args(args).output().expect("run pushgate")
 }
 
 #[test]
@@ -31,19 +28,12 @@ fn print_default_config_round_trips_through_check_config() {
     let out = pushgate(&["--print-default-config"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("utf8");
-    assert!(
-        text.contains("port = 6001") && text.contains("key = \"app-key\""),
-        "{text}"
-    );
+    assert!(text.contains("port = 6001") && text.contains("key = \"app-key\""), "{text}");
     let path = std::env::temp_dir().join(format!("pushgate-default-{}.toml", std::process::id()));
     std::fs::write(&path, text).expect("write");
     let out = pushgate(&["--check-config", "--config", path.to_str().expect("path")]);
     let _ = std::fs::remove_file(&path);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

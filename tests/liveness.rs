@@ -19,10 +19,7 @@ fn pusher_ping_gets_pusher_pong() {
 fn websocket_ping_frame_gets_pong_frame() {
     let server = Server::start("", 1);
     let mut client = server.client();
-    client
-        .ws
-        .send(Message::Ping(b"probe".to_vec().into()))
-        .expect("ping");
+    client.ws.send(Message::Ping(b"probe".to_vec().into())).expect("ping");
     loop {
         match client.ws.read().expect("read") {
             Message::Pong(payload) => {
@@ -66,10 +63,7 @@ fn any_frame_counts_as_activity() {
     let mut client = server.client();
     // A WebSocket-level pong every half second is activity: no pusher:ping should come.
     for _ in 0..8 {
-        client
-            .ws
-            .send(Message::Pong(Vec::new().into()))
-            .expect("pong");
+        client.ws.send(Message::Pong(Vec::new().into())).expect("pong");
         assert!(
             client.try_recv(Duration::from_millis(500)).is_none(),
             "server pinged an active client"

@@ -15,10 +15,7 @@ fn publish_reaches_a_subscriber_with_data_as_sent() {
     client.subscribe("news");
     server.trigger("news", "headline", "{\"title\":\"hi\"}");
     let got = client.recv();
-    assert_eq!(
-        got,
-        json!({"event": "headline", "channel": "news", "data": "{\"title\":\"hi\"}"})
-    );
+    assert_eq!(got, json!({"event": "headline", "channel": "news", "data": "{\"title\":\"hi\"}"}));
 }
 
 #[test]
@@ -32,10 +29,7 @@ fn unsubscribe_stops_delivery() {
     server.trigger("a", "e", "1");
     server.trigger("b", "e", "2");
     let got = client.recv();
-    assert_eq!(
-        (got["channel"].as_str(), got["data"].as_str()),
-        (Some("b"), Some("2"))
-    );
+    assert_eq!((got["channel"].as_str(), got["data"].as_str()), (Some("b"), Some("2")));
     assert!(client.try_recv(QUIET).is_none());
 }
 
@@ -58,10 +52,8 @@ fn publish_to_many_channels() {
     a.subscribe("c2");
     let mut b = server.client();
     b.subscribe("c3");
-    let (status, body) = server.post(
-        "events",
-        &json!({"name": "e", "channels": ["c1", "c2", "c3", "c4"], "data": "x"}),
-    );
+    let (status, body) = server
+        .post("events", &json!({"name": "e", "channels": ["c1", "c2", "c3", "c4"], "data": "x"}));
     assert_eq!((status, body), (200, json!({})));
     let mut got = vec![a.recv()["channel"].clone(), a.recv()["channel"].clone()];
     got.sort_by_key(|v| v.to_string());
@@ -82,13 +74,9 @@ fn batch_publish() {
     ]});
     let (status, body) = server.post("batch_events", &batch);
     assert_eq!((status, body), (200, json!({})));
-    let names: Vec<_> = (0..3)
-        .map(|_| client.recv()["event"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(
-        names,
-        vec![Some("one".into()), Some("two".into()), Some("three".into())]
-    );
+    let names: Vec<_> =
+        (0..3).map(|_| client.recv()["event"].as_str().map(str::to_string)).collect();
+    assert_eq!(names, vec![Some("one".into()), Some("two".into()), Some("three".into())]);
 }
 
 #[test]
@@ -114,22 +102,13 @@ fn publish_spreads_over_every_shard() {
     let mut shards: Vec<usize> = clients.iter().map(|c| c.shard(2)).collect();
     shards.sort();
     shards.dedup();
-    assert_eq!(
-        shards,
-        vec![0, 1],
-        "the kernel put all 16 connections on one shard"
-    );
+    assert_eq!(shards, vec![0, 1], "the kernel put all 16 connections on one shard");
     for c in &mut clients {
         c.subscribe("everyone");
     }
     server.trigger("everyone", "hello", "all shards");
     for c in &mut clients {
-        assert_eq!(
-            c.recv()["data"],
-            "all shards",
-            "client on shard {}",
-            c.shard(2)
-        );
+        assert_eq!(c.recv()["data"], "all shards", "client on shard {}", c.shard(2));
     }
 }
 
@@ -149,9 +128,7 @@ fn bad_client_messages_get_pusher_error_and_the_connection_lives() {
         client.send_text(bad);
         let reply = client.recv();
         assert_eq!(reply["event"], "pusher:error", "for {bad}: {reply}");
-        assert!(reply["data"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        assert!(reply["data"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     // Refused subscriptions did not subscribe.
     server.trigger("private-secret", "e", "leak");

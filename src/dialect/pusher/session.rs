@@ -117,8 +117,11 @@ impl Conn<'_> {
         if let Some(why) = refused {
             return self.error(&why);
         }
-        self.shard.subscribe(self.key, name);
+        // The reply is queued before the subscription exists: glommio runs a spawned task's first
+        // poll at once, so events the subscription triggers (a locally homed count event) would
+        // otherwise overtake it.
         reply(self.shard, self.key, &outbound::subscription_succeeded(name));
+        self.shard.subscribe(self.key, name);
         self.hook(EmqxKind::SessionSubscribed, name);
         if channel::is_cache(name) {
             replay_cache(self.shard, self.key, self.app, name.to_string());
@@ -319,8 +322,8 @@ fn finish_join(
         let notice = Notice::Leave { app, channel: name.into(), user_id: user_id.into(), socket };
         return shard.tell(shard.home_of(app, name), notice);
     }
-    shard.subscribe(key, name);
     reply(shard, key, &outbound::presence_succeeded(name, &snapshot));
+    shard.subscribe(key, name);
     Conn { shard, key, app, socket }.hook(EmqxKind::SessionSubscribed, name);
     if channel::is_cache(name) {
         replay_cache(shard, key, app, name.to_string());

@@ -1,0 +1,127 @@
+//! User sign-in (`pusher:signin`), `#server-to-user-*` channels, and the sign-in deadline.
+
+mod common;
+
+use common::{signin_auth, Client, Server};
+use serde_json::json;
+use std::time::Duration;
+
+const QUIET: Duration = Duration::from_millis(300);
+
+fn app(extra: &str) -> String {
+    format!("[[apps]]\nid = \"app-id\"\nkey = \"app-key\"\nsecret = \"app-secret\"\n{extra}")
+}
+
+fn signin(client: &mut Client, auth: &str, user_data: &str) {
+    client.send(json!({"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}}));
+}
+
+#[test]
+fn signin_with_a_valid_auth_succeeds_and_echoes_user_data() {
+    let server = Server::start("", 1);
+    let mut client = server.client();
+    let user_data = r#"{"id":"42","user_info":{"name":"Ann"},"watchlist":["1"]}"#;
+    let auth = signin_auth(&client.socket_id, user_data);
+    signin(&mut client, &auth, user_data);
+    assert_eq!(
+        client.recv(),
+        json!({"event": "pusher:signin_success", "data": {"user_data": user_data}})
+    );
+}
+
+#[test]
+fn bad_signins_are_refused_and_the_connection_lives() {
+    let server = Server::start(&app("max_user_id_len = 4\n"), 1);
+    let mut client = server.client();
+    let other = server.client();
+    let sid = client.socket_id.clone();
+    let good = r#"{"id":"42"}"#;
+    let cases: Vec<(&str, String, String)> = vec![
+        ("signed for another socket", signin_auth(&other.socket_id, good), good.into()),
+        ("signed other user_data", signin_auth(&sid, r#"{"id":"1"}"#), good.into()),
+        ("garbage auth", "app-key:00".into(), good.into()),
+        ("empty auth", String::new(), good.into()),
+        ("numeric id", signin_auth(&sid, r#"{"id":42}"#), r#"{"id":42}"#.into()),
+        ("no id", signin_auth(&sid, r#"{"name":"x"}"#), r#"{"name":"x"}"#.into()),
+        ("empty id", signin_auth(&sid, r#"{"id":""}"#), r#"{"id":""}"#.into()),
+        ("not JSON", signin_auth(&sid, "id=42"), "id=42".into()),
+        ("id too long", signin_auth(&sid, r#"{"id":"12345"}"#), r#"{"id":"12345"}"#.into()),
+    ];
+    for (why, auth, user_data) in &cases {
+        signin(&mut client, auth, user_data);
+        let error = client.expect_error();
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{why}: {error}");
+    }
+    // A signin without user_data at all.
+    client.send(json!({"event": "pusher:signin", "data": {"auth": "app-key:00"}}));
+    client.expect_error();
+    // None of them signed the connection in.
+    client.send_subscribe("#server-to-user-42", Some(""), None);
+    client.expect_error();
+    client.sign_in(good);
+}
+
+#[test]
+fn server_to_user_channel_is_only_for_that_user() {
+    let server = Server::start("", 2);
+    let mut user42 = server.client();
+    user42.sign_in(r#"{"id":"42"}"#);
+    let mut user43 = server.client();
+    user43.sign_in(r#"{"id":"43"}"#);
+    let mut anonymous = server.client();
+    for client in [&mut user43, &mut anonymous] {
+        client.subscribe("control");
+        client.send_subscribe("#server-to-user-42", Some(""), None);
+        let error = client.expect_error();
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{error}");
+    }
+    user42.send_subscribe("#server-to-user-42", Some(""), None);
+    assert_eq!(
+        user42.recv(),
+        json!({"event": "pusher_internal:subscription_succeeded", "channel": "#server-to-user-42", "data": "{}"})
+    );
+    server.trigger("#server-to-user-42", "notice", "for 42");
+    assert_eq!(
+        user42.recv(),
+        json!({"event": "notice", "channel": "#server-to-user-42", "data": "for 42"})
+    );
+    for client in [&mut user43, &mut anonymous] {
+        server.trigger("control", "control", "ok");
+        assert_eq!(client.recv()["event"], "control", "a refused connection got the event");
+    }
+}
+
+#[test]
+fn every_connection_of_a_user_may_subscribe_its_channel() {
+    let server = Server::start("", 2);
+    let mut phones: Vec<Client> = (0..4).map(|_| server.client()).collect();
+    for phone in &mut phones {
+        phone.sign_in(r#"{"id":"u7"}"#);
+        phone.subscribe("#server-to-user-u7");
+    }
+    server.trigger("#server-to-user-u7", "ring", "x");
+    for phone in &mut phones {
+        assert_eq!(phone.recv()["event"], "ring", "shard {}", phone.shard(2));
+    }
+}
+
+#[test]
+fn unsigned_connections_close_4009_after_the_deadline() {
+    let server = Server::start(&app("user_authentication_timeout_secs = 1\n"), 1);
+    let mut unsigned = server.client();
+    let mut signed = server.client();
+    signed.sign_in(r#"{"id":"1"}"#);
+    assert_eq!(unsigned.close_code(), Some(4009));
+    // The signed-in connection is still served after the deadline passed.
+    signed.sync();
+    assert!(signed.try_recv(QUIET).is_none());
+    signed.sync();
+}
+
+#[test]
+fn without_a_deadline_unsigned_connections_stay() {
+    let server = Server::start("", 1);
+    let mut unsigned = server.client();
+    std::thread::sleep(Duration::from_millis(1500));
+    unsigned.sync();
+}
