@@ -60,3 +60,18 @@ fn environment_overrides_the_default_app() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PUSHGATE_PORT"));
 }
+
+#[test]
+fn silent_keep_alive_http_connections_are_closed() {
+    use std::io::{Read, Write};
+    let server = Server::start("http_idle_timeout_secs = 1\n", 1);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").expect("request");
+    let mut buf = [0u8; 512];
+    let n = stream.read(&mut buf).expect("response");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    // Kept alive, then silent: the server hangs up (read returns 0 rather than timing out).
+    let n = stream.read(&mut buf).expect("the server closes before our read timeout");
+    assert_eq!(n, 0, "expected EOF");
+}

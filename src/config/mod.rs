@@ -43,6 +43,8 @@ pub struct Config {
     pub io_memory: usize,
     /// Milliseconds a shutdown waits for clients to take their 4200 close. Default 3000.
     pub shutdown_grace_ms: u64,
+    /// Seconds a REST (keep-alive) connection may stay silent before it is closed. Default 60.
+    pub http_idle_timeout_secs: u64,
     /// Longest channel name. Default 164, Pusher's documented limit (prefixes included).
     pub max_channel_name_len: usize,
     /// Delivery defaults of every webhook and event hook (`[hooks]`).
@@ -118,6 +120,7 @@ impl Default for Config {
             ring_capacity: 1024,
             io_memory: 512 * 1024,
             shutdown_grace_ms: 3000,
+            http_idle_timeout_secs: 60,
             max_channel_name_len: 164,
             hooks: HooksConfig::default(),
             event_hooks: Vec::new(),
@@ -248,6 +251,7 @@ impl Config {
             ("max_message_bytes", self.max_message_bytes),
             ("outbound_queue_bytes", self.outbound_queue_bytes),
             ("ring_capacity", self.ring_capacity),
+            ("http_idle_timeout_secs", self.http_idle_timeout_secs as usize),
             ("max_channel_name_len", self.max_channel_name_len),
         ];
         for (key, value) in positive {

@@ -4,21 +4,26 @@
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use std::{
+    cell::Cell,
     io,
     pin::Pin,
+    rc::Rc,
     task::{Context, Poll},
+    time::Instant,
 };
 
-/// A glommio stream with a prefix of bytes to replay first.
+/// A glommio stream with a prefix of bytes to replay first. Every read or write that moves
+/// bytes stamps `activity`, which the idle watchdog of `http::serve` reads.
 pub struct HyperIo {
     stream: TcpStream,
     prefix: Vec<u8>,
     at: usize,
+    activity: Rc<Cell<Instant>>,
 }
 
 impl HyperIo {
-    pub fn new(stream: TcpStream, prefix: Vec<u8>) -> HyperIo {
-        HyperIo { stream, prefix, at: 0 }
+    pub fn new(stream: TcpStream, prefix: Vec<u8>, activity: Rc<Cell<Instant>>) -> HyperIo {
+        HyperIo { stream, prefix, at: 0, activity }
     }
 }
 
@@ -44,6 +49,7 @@ impl hyper::rt::Read for HyperIo {
         match Pin::new(&mut this.stream).poll_read(cx, &mut chunk[..want]) {
             Poll::Ready(Ok(n)) => {
                 buf.put_slice(&chunk[..n]);
+                this.activity.set(Instant::now());
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -58,7 +64,12 @@ impl hyper::rt::Write for HyperIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(_)) = written {
+            this.activity.set(Instant::now());
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

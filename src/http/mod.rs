@@ -13,19 +13,38 @@ use glommio::net::TcpStream;
 use http_body_util::{BodyExt, Limited};
 use hyper::{body::Incoming, service::service_fn, Method, Request, StatusCode};
 use reply::{text, ApiError, Reply};
-use std::{convert::Infallible, rc::Rc};
+use std::{
+    cell::Cell,
+    convert::Infallible,
+    rc::Rc,
+    time::{Duration, Instant},
+};
 
 /// Serves HTTP/1.1 (keep-alive) on a connection whose first bytes were already read.
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, head: Vec<u8>) {
+    let idle_limit = Duration::from_secs(shard.config.http_idle_timeout_secs);
     let service = service_fn(move |request| {
         let shard = shard.clone();
         async move { Ok::<_, Infallible>(route(shard, request).await) }
     });
+    // hyper's own header timeout needs a Send timer, which glommio's are not; a watchdog that
+    // drops the connection after `http_idle_timeout_secs` without traffic does the same job.
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.header_read_timeout(None);
-    if let Err(e) = builder.serve_connection(io::HyperIo::new(stream, head), service).await {
-        tracing::debug!("http connection ended: {e}");
-    }
+    let activity = Rc::new(Cell::new(Instant::now()));
+
+    let io = io::HyperIo::new(stream, head, activity.clone());
+    let connection = async {
+        if let Err(e) = builder.serve_connection(io, service).await {
+            tracing::debug!("http connection ended: {e}");
+        }
+    };
+    let watchdog = async {
+        while activity.get().elapsed() < idle_limit {
+            glommio::timer::sleep(idle_limit.min(Duration::from_secs(5))).await;
+        }
+    };
+    futures_lite::future::or(connection, watchdog).await;
 }
 
 async fn route(shard: Rc<Shard>, request: Request<Incoming>) -> Reply {
