@@ -6,6 +6,7 @@ const { spawn } = require('node:child_process');
 const net = require('node:net');
 const path = require('node:path');
 const fs = require('node:fs');
+const os = require('node:os');
 
 const PusherClient = require('pusher-js');
 const PusherServer = require('pusher');
@@ -45,17 +46,35 @@ function tail(s, n = 4000) {
 /**
  * Spawns `pushgate --host 127.0.0.1 --port <free> --shards <shards>` and waits
  * for a stdout line containing "listening on".
- * Resolves to { host, port, proc, stop(), stdout(), stderr() }.
+ * `config` (optional): TOML text written to a temporary file passed as
+ * `--config <file>` (the --host/--port/--shards flags still override it; an
+ * `[[apps]]` table replaces the default app). The file is removed by stop().
+ * Resolves to { host, port, proc, configPath, stop(), stdout(), stderr() }.
  */
-async function startServer({ shards = 2, extraArgs = [] } = {}) {
+async function startServer({ shards = 2, extraArgs = [], config } = {}) {
   const bin = binaryPath();
   if (!fs.existsSync(bin)) {
     throw new Error(
       `pushgate binary not found at ${bin} (set PUSHGATE_BIN to the server binary)`
     );
   }
+  let configDir = null;
+  let configPath = null;
+  if (config !== undefined) {
+    configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pushgate-interop-'));
+    configPath = path.join(configDir, 'pushgate.toml');
+    fs.writeFileSync(configPath, config);
+  }
+  const removeConfig = () => {
+    if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
+    configDir = null;
+  };
   const port = await freePort();
-  const args = ['--host', HOST, '--port', String(port), '--shards', String(shards), ...extraArgs];
+  const args = [
+    ...(configPath ? ['--config', configPath] : []),
+    '--host', HOST, '--port', String(port), '--shards', String(shards),
+    ...extraArgs,
+  ];
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
 
   let out = '';
@@ -78,6 +97,7 @@ async function startServer({ shards = 2, extraArgs = [] } = {}) {
 
   const describe = () =>
     `command: ${bin} ${args.join(' ')}\n` +
+    (config !== undefined ? `--- config ---\n${config}\n` : '') +
     `--- server stdout ---\n${tail(out) || '(empty)'}\n` +
     `--- server stderr ---\n${tail(err) || '(empty)'}`;
 
@@ -114,10 +134,19 @@ async function startServer({ shards = 2, extraArgs = [] } = {}) {
       proc.kill('SIGKILL');
       await exitPromise;
     }
+    removeConfig();
     throw e;
   });
 
   async function stop() {
+    try {
+      return await stopProcess();
+    } finally {
+      removeConfig();
+    }
+  }
+
+  async function stopProcess() {
     if (exited) return { ...exited, forced: false };
     proc.kill('SIGTERM');
     let timer;
@@ -135,6 +164,7 @@ async function startServer({ shards = 2, extraArgs = [] } = {}) {
     host: HOST,
     port,
     proc,
+    configPath,
     stop,
     stdout: () => out,
     stderr: () => err,
