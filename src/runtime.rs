@@ -64,6 +64,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
         LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(config.io_memory)
+            .ring_depth(config.ring_depth)
             .spawn(move || async move {
                 shard::run(setup).await;
                 let _ = exited.send(id);

@@ -7,22 +7,33 @@ use crate::config::hooks::PayloadEncoding;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-/// The JSON bodies for one event: one, or for message.delivered one per receiver.
-pub fn bodies(event: &EmqxEvent, node: &str, encoding: PayloadEncoding) -> Vec<Value> {
+/// The JSON bodies (as text) for one event: one, or for message.delivered one per receiver.
+///
+/// A delivered event lists every receiver of a publication on a shard, so its bodies share all
+/// fields but `clientid` and `username`: the shared part is serialized once and each body only
+/// appends its receiver. Measured: building a `serde_json::Value` per receiver made the hook
+/// shard the bottleneck of a 100k deliveries/s fan-out (BENCHMARKS.md, issue 5 row).
+pub fn bodies(event: &EmqxEvent, node: &str, encoding: PayloadEncoding) -> Vec<String> {
     let Some(kind) = event.kind else { return Vec::new() };
-    if kind == EmqxKind::MessageDelivered {
-        return event
-            .delivered_to
-            .iter()
-            .map(|(clientid, username)| {
-                let mut body = message_body(kind, event, node, encoding);
-                body.insert("clientid".into(), json!(clientid));
-                body.insert("username".into(), json!(username));
-                Value::Object(body)
-            })
-            .collect();
+    if kind != EmqxKind::MessageDelivered {
+        return vec![Value::Object(body(kind, event, node, encoding)).to_string()];
     }
-    vec![Value::Object(body(kind, event, node, encoding))]
+    let shared = Value::Object(message_body(kind, event, node, encoding)).to_string();
+    let Some(open) = shared.strip_suffix('}') else { return Vec::new() };
+    event
+        .delivered_to
+        .iter()
+        .map(|(clientid, username)| {
+            let mut text = String::with_capacity(open.len() + clientid.len() + 40);
+            text.push_str(open);
+            text.push_str(",\"clientid\":");
+            text.push_str(&json!(clientid).to_string());
+            text.push_str(",\"username\":");
+            text.push_str(&json!(username).to_string());
+            text.push('}');
+            text
+        })
+        .collect()
 }
 
 fn body(
@@ -101,6 +112,13 @@ fn base(kind: EmqxKind, node: &str) -> Map<String, Value> {
 mod tests {
     use super::*;
 
+    fn parsed(e: &EmqxEvent, node: &str, encoding: PayloadEncoding) -> Vec<Value> {
+        bodies(e, node, encoding)
+            .iter()
+            .map(|t| serde_json::from_str(t).expect("valid JSON"))
+            .collect()
+    }
+
     #[test]
     fn connect_family() {
         let e = EmqxEvent {
@@ -108,7 +126,7 @@ mod tests {
             conn_ack: Some("success"),
             ..EmqxEvent::new(EmqxKind::ClientConnack, "1.2")
         };
-        let b = &bodies(&e, "pushgate@h", PayloadEncoding::Plain)[0];
+        let b = &parsed(&e, "pushgate@h", PayloadEncoding::Plain)[0];
         assert_eq!(b["action"], "client_connack");
         assert_eq!(b["node"], "pushgate@h");
         assert_eq!(b["clientid"], "1.2");
@@ -125,13 +143,13 @@ mod tests {
             payload: Some("hello".into()),
             ..EmqxEvent::new(EmqxKind::MessagePublish, "http_api")
         };
-        let plain = &bodies(&e, "n", PayloadEncoding::Plain)[0];
+        let plain = &parsed(&e, "n", PayloadEncoding::Plain)[0];
         assert_eq!(plain["action"], "message_publish");
         assert_eq!(plain["payload"], "hello");
         assert_eq!(plain["topic"], "orders");
         assert_eq!(plain["retain"], false);
         assert!(plain["ts"].as_u64().is_some_and(|t| t > 1_600_000_000_000), "ms timestamp");
-        let b64 = &bodies(&e, "n", PayloadEncoding::Base64)[0];
+        let b64 = &parsed(&e, "n", PayloadEncoding::Base64)[0];
         assert_eq!(b64["payload"], "aGVsbG8=");
     }
 
@@ -143,11 +161,13 @@ mod tests {
             delivered_to: vec![("1.1".into(), None), ("1.2".into(), Some("u".into()))],
             ..EmqxEvent::new(EmqxKind::MessageDelivered, "")
         };
-        let all = bodies(&e, "n", PayloadEncoding::Plain);
+        let all = parsed(&e, "n", PayloadEncoding::Plain);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0]["clientid"], "1.1");
         assert_eq!(all[1]["username"], "u");
         assert_eq!(all[1]["action"], "message_delivered");
+        assert_eq!(all[1]["payload"], "p");
+        assert_eq!(all[0]["topic"], "t");
     }
 
     #[test]
@@ -157,14 +177,14 @@ mod tests {
             connected_at: Some(5),
             ..EmqxEvent::new(EmqxKind::ClientDisconnected, "1.2")
         };
-        let b = &bodies(&e, "n", PayloadEncoding::Plain)[0];
+        let b = &parsed(&e, "n", PayloadEncoding::Plain)[0];
         assert_eq!((b["reason"].as_str(), b["connected_at"].as_u64()), (Some("normal"), Some(5)));
         assert!(b["disconnected_at"].as_u64().is_some());
         let e = EmqxEvent {
             topic: Some("orders".into()),
             ..EmqxEvent::new(EmqxKind::ClientSubscribe, "1.2")
         };
-        let b = &bodies(&e, "n", PayloadEncoding::Plain)[0];
+        let b = &parsed(&e, "n", PayloadEncoding::Plain)[0];
         assert_eq!(b["topic"], "orders");
         assert_eq!(b["opts"]["qos"], 0);
     }

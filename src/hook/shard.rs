@@ -20,7 +20,6 @@ use crate::{
 };
 use bytes::Bytes;
 use glommio::channels::channel_mesh::Role;
-use serde_json::Value;
 use std::{rc::Rc, sync::Arc, time::Duration};
 
 /// Events per request for message.delivered rules unless the rule sets `batch_max`: one
@@ -37,7 +36,8 @@ struct Rule {
     url: String,
     topic: Option<String>,
     encoding: PayloadEncoding,
-    endpoint: Endpoint<Value>,
+    /// Items are JSON object texts.
+    endpoint: Endpoint<String>,
 }
 
 /// Every endpoint, by what it serves.
@@ -226,12 +226,12 @@ fn pusher_body(app: &AppConfig, hook: &WebhookConfig) -> super::endpoint::BodyBu
 }
 
 /// An EMQX-style request: one JSON object, or a JSON array of them when the rule batches.
-fn emqx_body(extra: Vec<(String, String)>, batched: bool) -> super::endpoint::BodyBuilder<Value> {
-    Box::new(move |bodies: &[Value]| {
+fn emqx_body(extra: Vec<(String, String)>, batched: bool) -> super::endpoint::BodyBuilder<String> {
+    Box::new(move |bodies: &[String]| {
         let body = if batched || bodies.len() > 1 {
-            Value::Array(bodies.to_vec()).to_string()
+            format!("[{}]", bodies.join(","))
         } else {
-            bodies.first().map(Value::to_string).unwrap_or_default()
+            bodies.first().cloned().unwrap_or_default()
         };
         let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
         headers.extend(extra.iter().cloned());
