@@ -75,3 +75,18 @@ fn silent_keep_alive_http_connections_are_closed() {
     let n = stream.read(&mut buf).expect("the server closes before our read timeout");
     assert_eq!(n, 0, "expected EOF");
 }
+
+#[test]
+fn a_restart_binds_the_same_port_at_once() {
+    let mut first = Server::start("", 1);
+    let port = first.port;
+    let mut client = first.client();
+    client.subscribe("x");
+    // The server closes first (4200), so its side of the connection lingers in TIME_WAIT; the
+    // next process must still be able to listen on the port.
+    first.terminate().expect("first server exits");
+    assert_eq!(client.close_code(), Some(4200));
+    let mut second = Server::start_on(&format!("port = {port}\n"), 1, port);
+    second.client().sync();
+    second.terminate().expect("second server exits");
+}

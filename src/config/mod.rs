@@ -16,6 +16,10 @@ pub struct Config {
     /// TCP port for WebSocket clients and the REST API. Default 6001 (soketi and sockudo use it
     /// too, so existing client configs work). 0 picks a free port (tests).
     pub port: u16,
+    /// Listen backlog of each shard's socket (the kernel caps it at net.core.somaxconn).
+    /// Default 4096: connection bursts wait in the kernel instead of being dropped and retried
+    /// after a second.
+    pub listen_backlog: i32,
     /// Connection shards, one glommio executor each. 0 (default) = the CPUs this process may run on.
     pub shards: usize,
     /// Pin shard i to CPU i. Default off: unpinned placement lets tests share a small machine.
@@ -117,6 +121,7 @@ impl Default for Config {
         Config {
             host: "0.0.0.0".into(),
             port: 6001,
+            listen_backlog: 4096,
             shards: 0,
             pin: false,
             activity_timeout: 120,
@@ -250,6 +255,9 @@ impl Config {
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.host.parse::<std::net::IpAddr>().is_err() {
             return Err(invalid("host", format!("{:?} is not an IP address", self.host)));
+        }
+        if self.listen_backlog < 1 {
+            return Err(invalid("listen_backlog", "must be at least 1"));
         }
         if self.shards > 1024 {
             return Err(invalid("shards", "at most 1024"));

@@ -1,5 +1,7 @@
-//! The two raw socket calls glommio's stream does not offer: a vectored non-blocking send (the
-//! write half of write coalescing: glommio writes one buffer at a time) and SO_SNDBUF.
+//! The raw socket calls glommio does not offer: a vectored non-blocking send (the write half of
+//! write coalescing: glommio writes one buffer at a time), SO_SNDBUF, and a listener with a
+//! chosen backlog and SO_REUSEADDR (glommio's listener has a fixed backlog of 1024 and only
+//! SO_REUSEPORT).
 
 use std::{io, io::IoSlice, os::fd::RawFd};
 
@@ -18,6 +20,20 @@ pub fn send_vectored(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     } else {
         Ok(sent as usize)
     }
+}
+
+/// A listening socket on `addr` with SO_REUSEADDR and SO_REUSEPORT (one per shard on the same
+/// port, the kernel spreading connections) and `backlog` (capped by net.core.somaxconn).
+pub fn listen(addr: std::net::SocketAddr, backlog: i32) -> io::Result<glommio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    // SAFETY: the descriptor is a bound, listening TCP socket that we own and hand over whole.
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
 }
 
 /// Sets SO_SNDBUF (the kernel doubles it for bookkeeping).

@@ -310,7 +310,7 @@ pub struct Setup {
 /// 4200 and wait (bounded) for them to go.
 pub async fn run(setup: Setup) {
     let Setup { config, mesh, hook_mesh, app_conns, board, addr, ready } = setup;
-    let listener = match glommio::net::TcpListener::bind(addr) {
+    let listener = match crate::conn::sys::listen(addr, config.listen_backlog) {
         Ok(listener) => listener,
         Err(e) => {
             let _ = ready.send(Err(format!("cannot listen on {addr}: {e}")));

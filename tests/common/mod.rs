@@ -39,8 +39,13 @@ mod tempfile_path {
 }
 
 impl Server {
-    /// Starts the server with extra TOML config and `shards` shards.
+    /// Starts the server with extra TOML config and `shards` shards, on a free port.
     pub fn start(extra_toml: &str, shards: usize) -> Server {
+        Server::start_on(extra_toml, shards, 0)
+    }
+
+    /// Starts the server on `port` (0: a free one).
+    pub fn start_on(extra_toml: &str, shards: usize, port: u16) -> Server {
         let path = std::env::temp_dir().join(format!(
             "pushgate-test-{}-{}.toml",
             std::process::id(),
@@ -49,7 +54,14 @@ impl Server {
         std::fs::write(&path, extra_toml).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pushgate"))
             .args(["--config", path.to_str().expect("utf8 path")])
-            .args(["--host", "127.0.0.1", "--port", "0", "--shards", &shards.to_string()])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--shards",
+                &shards.to_string(),
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
