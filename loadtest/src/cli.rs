@@ -24,14 +24,20 @@ pub enum Scenario {
     Idle(IdleArgs),
     /// A fanout run while extra connections open and close at a given rate.
     Churn(ChurnArgs),
+    /// No server: CPU cost of one send(2) of a small frame over loopback TCP (the floor for CPU/delivery).
+    Floor(crate::floor::FloorArgs),
+    /// No server: an HTTP receiver answering 200 to every request (for webhook / event-hook runs).
+    Sink(crate::sink::SinkArgs),
 }
 
 impl Scenario {
-    pub fn common(&self) -> &Common {
+    /// The shared flags; `None` for `floor` and `sink`, which talk to no server.
+    pub fn common(&self) -> Option<&Common> {
         match self {
-            Scenario::Fanout(a) => &a.common,
-            Scenario::Idle(a) => &a.common,
-            Scenario::Churn(a) => &a.fanout.common,
+            Scenario::Fanout(a) => Some(&a.common),
+            Scenario::Idle(a) => Some(&a.common),
+            Scenario::Churn(a) => Some(&a.fanout.common),
+            Scenario::Floor(_) | Scenario::Sink(_) => None,
         }
     }
 }
@@ -212,6 +218,6 @@ mod tests {
     fn refuses_remote_target_by_default() {
         let cli = Cli::try_parse_from(["pushgate-load", "idle", "--host", "10.1.2.3"]);
         let Ok(cli) = cli else { panic!("idle did not parse") };
-        assert!(cli.scenario.common().target().is_err());
+        assert!(cli.scenario.common().is_some_and(|c| c.target().is_err()));
     }
 }

@@ -2,12 +2,14 @@
 
 mod accounting;
 mod cli;
+mod floor;
 mod payload;
 mod plot;
 mod procstat;
 mod publisher;
 mod report;
 mod scenarios;
+mod sink;
 mod sign;
 mod source_addr;
 mod stats;
@@ -20,8 +22,13 @@ use cli::{Cli, Scenario};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let common = match (&cli.scenario, cli.scenario.common()) {
+        (_, Some(c)) => c.clone(),
+        (Scenario::Floor(a), None) => return run_floor(a),
+        (Scenario::Sink(a), None) => return run_sink(a),
+        (_, None) => return std::process::ExitCode::from(2),
+    };
     let nofile = procstat::raise_nofile_limit();
-    let common = cli.scenario.common().clone();
     if let Err(e) = common.target() {
         eprintln!("pushgate-load: {e}");
         return std::process::ExitCode::from(2);
@@ -42,6 +49,7 @@ fn main() -> std::process::ExitCode {
             Scenario::Fanout(a) => scenarios::fanout::run(a, None, nofile).await?,
             Scenario::Churn(a) => scenarios::fanout::run(&a.fanout, Some(a), nofile).await?,
             Scenario::Idle(a) => scenarios::idle::run(a, nofile).await?,
+            Scenario::Floor(_) | Scenario::Sink(_) => anyhow::bail!("not a server scenario"),
         };
         report.emit(common.json.as_deref())
     });
@@ -51,6 +59,33 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pushgate-load: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `floor` needs no runtime: two plain threads and a loopback TCP pair.
+fn run_floor(args: &floor::FloorArgs) -> std::process::ExitCode {
+    match floor::run(args).and_then(|r| r.emit(args.json.as_deref())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pushgate-load floor: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sink` runs on a current-thread runtime of its own.
+fn run_sink(args: &sink::SinkArgs) -> std::process::ExitCode {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let result = rt
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(sink::run(args)))
+        .and_then(|r| r.emit(args.json.as_deref()));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pushgate-load sink: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
