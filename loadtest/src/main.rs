@@ -9,8 +9,8 @@ mod procstat;
 mod publisher;
 mod report;
 mod scenarios;
-mod sink;
 mod sign;
+mod sink;
 mod source_addr;
 mod stats;
 #[cfg(test)]
