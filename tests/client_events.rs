@@ -3,11 +3,9 @@
 
 mod common;
 
-use common::{clients_on_both_shards, Client, Server};
+use common::{assert_quiet, clients_on_both_shards, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-const QUIET: Duration = Duration::from_millis(300);
 
 fn app(extra: &str) -> String {
     format!("[[apps]]\nid = \"app-id\"\nkey = \"app-key\"\nsecret = \"app-secret\"\n{extra}")
@@ -15,15 +13,6 @@ fn app(extra: &str) -> String {
 
 fn client_event(channel: &str, data: Value) -> Value {
     json!({"event": "client-typing", "channel": channel, "data": data})
-}
-
-/// Nothing within QUIET, then a REST publish on `channel` is the next message.
-fn assert_quiet(server: &Server, client: &mut Client, channel: &str) {
-    let got = client.try_recv(QUIET);
-    assert!(got.is_none(), "unexpected {got:?}");
-    server.trigger(channel, "control", "ok");
-    let got = client.recv();
-    assert_eq!((got["event"].as_str(), got["channel"].as_str()), (Some("control"), Some(channel)));
 }
 
 #[test]

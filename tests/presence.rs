@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{channel_auth, clients_on_both_shards, Client, Server};
+use common::{assert_quiet, channel_auth, clients_on_both_shards, Client, Server};
 use serde_json::{json, Value};
 use std::{collections::BTreeSet, time::Duration};
 
@@ -21,15 +21,6 @@ fn ids(presence: &Value) -> BTreeSet<String> {
 
 fn set(ids: &[&str]) -> BTreeSet<String> {
     ids.iter().map(|s| s.to_string()).collect()
-}
-
-/// Nothing arrives within QUIET, then a REST publish on `channel` does (so the quiet was real).
-fn assert_quiet(server: &Server, client: &mut Client, channel: &str) {
-    let got = client.try_recv(QUIET);
-    assert!(got.is_none(), "unexpected {got:?}");
-    server.trigger(channel, "control", "ok");
-    let got = client.recv();
-    assert_eq!((got["event"].as_str(), got["channel"].as_str()), (Some("control"), Some(channel)));
 }
 
 #[test]

@@ -217,16 +217,7 @@ impl FloorReport {
 
     /// Print the summary (to stderr when the JSON goes to stdout) and write the JSON file.
     pub fn emit(&self, json: Option<&str>) -> anyhow::Result<()> {
-        if json == Some("-") {
-            self.write_summary(&mut std::io::stderr())?;
-            println!("{}", serde_json::to_string_pretty(self)?);
-        } else {
-            self.write_summary(&mut std::io::stdout())?;
-            if let Some(path) = json {
-                std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")?;
-            }
-        }
-        Ok(())
+        crate::output::emit(self, json, |w| self.write_summary(w))
     }
 }
 

@@ -3,6 +3,7 @@
 mod accounting;
 mod cli;
 mod floor;
+mod output;
 mod payload;
 mod plot;
 mod procstat;

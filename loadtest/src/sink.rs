@@ -157,16 +157,7 @@ impl SinkReport {
             "== pushgate-load sink on {}: {} requests, {} body bytes, {} connections, {} bad, {:.1}s ==",
             self.listen, self.requests, self.body_bytes, self.connections, self.bad_requests, self.secs
         );
-        if json == Some("-") {
-            eprintln!("{line}");
-            println!("{}", serde_json::to_string_pretty(self)?);
-        } else {
-            println!("{line}");
-            if let Some(path) = json {
-                std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")?;
-            }
-        }
-        Ok(())
+        crate::output::emit(self, json, |w| writeln!(w, "{line}"))
     }
 }
 

@@ -480,3 +480,13 @@ pub fn clients_on_both_shards(server: &Server, per_shard: usize) -> (Vec<Client>
     assert!(zero.len() >= per_shard && one.len() >= per_shard, "the kernel used one shard only");
     (zero, one)
 }
+
+/// Nothing reaches `client` within 300 ms, then a REST publish on `channel` is the next message
+/// (so the quiet was real, not a dead connection).
+pub fn assert_quiet(server: &Server, client: &mut Client, channel: &str) {
+    let got = client.try_recv(Duration::from_millis(300));
+    assert!(got.is_none(), "unexpected {got:?}");
+    server.trigger(channel, "control", "ok");
+    let got = client.recv();
+    assert_eq!((got["event"].as_str(), got["channel"].as_str()), (Some("control"), Some(channel)));
+}
