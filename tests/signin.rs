@@ -125,3 +125,25 @@ fn without_a_deadline_unsigned_connections_stay() {
     std::thread::sleep(Duration::from_millis(1500));
     unsigned.sync();
 }
+
+#[test]
+fn a_watchlist_over_100_ids_gets_4302_and_the_sign_in_stands() {
+    let server = Server::start("", 1);
+    let ids: Vec<String> = (0..101).map(|i| i.to_string()).collect();
+    let mut client = server.client();
+    client.sign_in(&json!({"id": "7", "watchlist": ids}).to_string());
+    let error = client.recv();
+    assert_eq!(
+        (error["event"].as_str(), error["data"]["code"].as_u64()),
+        (Some("pusher:error"), Some(4302)),
+        "{error}"
+    );
+    // Still open and signed in: its user channel works.
+    client.subscribe("#server-to-user-7");
+    // Exactly 100 is within the limit: nothing follows the success.
+    let mut other = server.client();
+    other.sign_in(&json!({"id": "8", "watchlist": ids[..100]}).to_string());
+    // A 4302 would arrive before this subscription's reply, which `subscribe` asserts on.
+    other.subscribe("control-8");
+    common::assert_quiet(&server, &mut other, "control-8");
+}

@@ -20,6 +20,10 @@ use crate::{
 use bytes::Bytes;
 use std::rc::Rc;
 
+/// User ids a sign-in's `watchlist` may hold (Pusher's limit); more get a 4302 `pusher:error`
+/// after `signin_success`. Watchlist online/offline events themselves are not sent.
+const WATCHLIST_MAX: usize = 100;
+
 /// Queues `connection_established` for a new connection.
 pub fn open(shard: &Shard, key: ConnKey, socket_id: &str) {
     let text = outbound::connection_established(socket_id, shard.config.activity_timeout);
@@ -189,8 +193,9 @@ impl Conn<'_> {
         if let Err(e) = auth::check(app, Some(auth_value), &signed) {
             return self.error(&e.to_string());
         }
-        let id = serde_json::from_str::<serde_json::Value>(user_data)
-            .ok()
+        let value = serde_json::from_str::<serde_json::Value>(user_data).ok();
+        let id = value
+            .as_ref()
             .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string))
             .filter(|id| !id.is_empty());
         let Some(id) = id else {
@@ -207,6 +212,14 @@ impl Conn<'_> {
             }
         }
         reply(self.shard, self.key, &outbound::signin_success(user_data));
+        let watched = value.as_ref().and_then(|v| v.get("watchlist")?.as_array().map(Vec::len));
+        if watched.is_some_and(|n| n > WATCHLIST_MAX) {
+            let text = outbound::error(
+                Some(4302),
+                "Watchlist limit exceeded. Only the first 100 user IDs are accepted",
+            );
+            reply(self.shard, self.key, &text);
+        }
     }
 
     fn client_event(&self, event: &str, name: &str, data: &str) {
