@@ -145,3 +145,26 @@ fn long_channel_names_follow_the_configured_limit() {
     client.send(json!({"event": "pusher:subscribe", "data": {"channel": "abcdefghijk"}}));
     assert_eq!(client.recv()["event"], "pusher:error");
 }
+
+#[test]
+fn a_full_ring_makes_the_publisher_wait_and_drops_nothing() {
+    // A one-message ring between the shards: every cross-shard hand-over waits for room.
+    let server = Server::start("ring_capacity = 1\n", 2);
+    let (mut zero, mut one) = common::clients_on_both_shards(&server, 2);
+    let mut clients: Vec<&mut Client> = zero.iter_mut().chain(one.iter_mut()).collect();
+    for c in clients.iter_mut() {
+        c.subscribe("busy");
+    }
+    for batch in 0..20 {
+        let events: Vec<_> = (0..10)
+            .map(|i| json!({"name": "n", "channel": "busy", "data": (batch * 10 + i).to_string()}))
+            .collect();
+        assert_eq!(server.post("batch_events", &json!({ "batch": events })).0, 200);
+    }
+    for c in clients.iter_mut() {
+        let got: Vec<String> =
+            (0..200).map(|_| c.recv()["data"].as_str().unwrap_or("").to_string()).collect();
+        let want: Vec<String> = (0..200).map(|i: i32| i.to_string()).collect();
+        assert_eq!(got, want, "client on shard {}", c.shard(2));
+    }
+}
