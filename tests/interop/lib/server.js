@@ -225,6 +225,25 @@ function makeSdk(server, opts = {}) {
   });
 }
 
+/**
+ * Registers node:test hooks for a file whose tests share one server: start it before the tests
+ * (`onStart(server)` builds the file's SDK instances), disconnect every client after each test,
+ * stop the server at the end. Call it inside the file's `describe`.
+ */
+function serverPerFile(onStart, options = { shards: 2 }) {
+  const { before, after, afterEach } = require('node:test');
+  let server;
+  before(async () => {
+    server = await startServer(options);
+    onStart(server);
+  }, { timeout: 15_000 });
+  afterEach(() => disconnectAll());
+  after(async () => {
+    disconnectAll();
+    if (server) await server.stop();
+  });
+}
+
 module.exports = {
   APP_ID,
   APP_KEY,
@@ -237,4 +256,5 @@ module.exports = {
   makeSdk,
   disconnectClient,
   disconnectAll,
+  serverPerFile,
 };

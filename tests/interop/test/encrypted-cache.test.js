@@ -4,10 +4,10 @@
 // last event on subscribe, pusher:cache_miss). One server (2 shards).
 
 const crypto = require('node:crypto');
-const { describe, test, before, after, afterEach } = require('node:test');
+const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { startServer, makeSdk, makeClient, disconnectAll } = require('../lib/server');
+const { makeSdk, makeClient, serverPerFile } = require('../lib/server');
 const {
   sleep,
   uniqueChannel,
@@ -27,17 +27,10 @@ describe('pushgate: encrypted and cache channels (pusher-js + pusher SDK)', { ti
   let sdk;
   let encSdk;
 
-  before(async () => {
-    server = await startServer({ shards: 2 });
+  serverPerFile((s) => {
+    server = s;
     sdk = makeSdk(server);
     encSdk = makeSdk(server, { encryptionMasterKeyBase64: crypto.randomBytes(32).toString('base64') });
-  }, { timeout: 15_000 });
-
-  afterEach(() => disconnectAll());
-
-  after(async () => {
-    disconnectAll();
-    if (server) await server.stop();
   });
 
   async function publicClient() {

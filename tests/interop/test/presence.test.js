@@ -4,10 +4,10 @@
 // member_removed, one user with several connections, and the SDK's user and
 // channel queries. One server (2 shards) for the whole file.
 
-const { describe, test, before, after, afterEach } = require('node:test');
+const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { startServer, makeSdk, disconnectAll, disconnectClient } = require('../lib/server');
+const { makeSdk, disconnectClient, serverPerFile } = require('../lib/server');
 const { sleep, uniqueChannel, subscribe, makeRecorder } = require('../lib/helpers');
 const { makeAuthClient, connectOnShard, shardOf, jsonBody } = require('../lib/clients');
 
@@ -28,16 +28,9 @@ describe('pushgate: presence channels (pusher-js + pusher SDK)', { timeout: 58_0
   let server;
   let sdk;
 
-  before(async () => {
-    server = await startServer({ shards: 2 });
+  serverPerFile((s) => {
+    server = s;
     sdk = makeSdk(server);
-  }, { timeout: 15_000 });
-
-  afterEach(() => disconnectAll());
-
-  after(async () => {
-    disconnectAll();
-    if (server) await server.stop();
   });
 
   /** A connected client on `shard` that joins presence channels as `user`. */

@@ -3,10 +3,10 @@
 // customHandler, no HTTP auth server), and client events on private and
 // presence channels. One server (2 shards) for the whole file.
 
-const { describe, test, before, after, afterEach } = require('node:test');
+const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { startServer, makeSdk, disconnectAll } = require('../lib/server');
+const { makeSdk, serverPerFile } = require('../lib/server');
 const {
   sleep,
   uniqueChannel,
@@ -25,16 +25,9 @@ describe('pushgate: private channels and client events (pusher-js + pusher SDK)'
   let server;
   let sdk;
 
-  before(async () => {
-    server = await startServer({ shards: 2 });
+  serverPerFile((s) => {
+    server = s;
     sdk = makeSdk(server);
-  }, { timeout: 15_000 });
-
-  afterEach(() => disconnectAll());
-
-  after(async () => {
-    disconnectAll();
-    if (server) await server.stop();
   });
 
   async function authClient(auth) {

@@ -3,10 +3,10 @@
 // info=subscription_count / user_count, and `info` on trigger, with
 // subscribers spread over both shards. One server (2 shards).
 
-const { describe, test, before, after, afterEach } = require('node:test');
+const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { startServer, makeSdk, makeClient, disconnectAll, disconnectClient } = require('../lib/server');
+const { makeSdk, makeClient, disconnectClient, serverPerFile } = require('../lib/server');
 const { uniqueChannel, subscribe, recordEvents } = require('../lib/helpers');
 const { makeAuthClient, connectOnShard, shardOf, jsonBody } = require('../lib/clients');
 
@@ -16,16 +16,9 @@ describe('pushgate: channel queries and trigger info (pusher SDK)', { timeout: 5
   let server;
   let sdk;
 
-  before(async () => {
-    server = await startServer({ shards: 2 });
+  serverPerFile((s) => {
+    server = s;
     sdk = makeSdk(server);
-  }, { timeout: 15_000 });
-
-  afterEach(() => disconnectAll());
-
-  after(async () => {
-    disconnectAll();
-    if (server) await server.stop();
   });
 
   /** Clients placed on shards, e.g. [0, 0, 0, 1, 1]. */

@@ -2,10 +2,10 @@
 // User sign-in (SDK authenticateUser via pusher-js userAuthentication
 // customHandler), sendToUser and terminateUserConnections. One server (2 shards).
 
-const { describe, test, before, after, afterEach } = require('node:test');
+const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { startServer, makeSdk, makeClient, disconnectAll, disconnectClient } = require('../lib/server');
+const { makeSdk, makeClient, disconnectClient, serverPerFile } = require('../lib/server');
 const { sleep, waitForConnected, makeRecorder, recordRaw } = require('../lib/helpers');
 const {
   makeAuthClient,
@@ -36,16 +36,9 @@ describe('pushgate: user sign-in, sendToUser, terminate (pusher-js + pusher SDK)
   let sdk;
   let userSeq = 0;
 
-  before(async () => {
-    server = await startServer({ shards: 2 });
+  serverPerFile((s) => {
+    server = s;
     sdk = makeSdk(server);
-  }, { timeout: 15_000 });
-
-  afterEach(() => disconnectAll());
-
-  after(async () => {
-    disconnectAll();
-    if (server) await server.stop();
   });
 
   function uniqueUser(base) {
