@@ -88,6 +88,22 @@ struct Incoming<'a> {
 
 const PONG: &str = r#"{"event":"pusher:pong","data":{}}"#;
 
+/// `connect_and_subscribe` bounded by the context's connect timeout, counted in the live
+/// `attempting` gauge while it runs: how every scenario opens a subscriber.
+pub async fn timed_connect(
+    ctx: &ClientCtx,
+    index: usize,
+    channel: &str,
+) -> Result<Ws, ConnectError> {
+    ctx.stats.attempting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let result =
+        tokio::time::timeout(ctx.connect_timeout, connect_and_subscribe(ctx, index, channel))
+            .await
+            .unwrap_or(Err(ConnectError::Timeout));
+    ctx.stats.attempting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    result
+}
+
 /// Open TCP (from the source address for `index`), do the WebSocket handshake, wait for
 /// `pusher:connection_established`, subscribe to `channel` and wait for the subscription ack.
 /// The caller bounds the whole thing with a timeout.

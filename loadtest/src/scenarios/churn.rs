@@ -2,7 +2,7 @@
 
 use super::population::report_fd_limit;
 use crate::stats::{self, Percentiles};
-use crate::ws_client::{connect_and_subscribe, run_subscriber, ClientCtx, ConnectError};
+use crate::ws_client::{run_subscriber, timed_connect, ClientCtx, ConnectError};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,14 +72,7 @@ pub async fn drive(
         tokio::spawn(async move {
             let t0 = Instant::now();
             let name = ctx.channel_name(ch);
-            ctx.stats.attempting.fetch_add(1, Relaxed);
-            let r = tokio::time::timeout(
-                ctx.connect_timeout,
-                connect_and_subscribe(&ctx, index as usize, &name),
-            )
-            .await
-            .unwrap_or(Err(ConnectError::Timeout));
-            ctx.stats.attempting.fetch_sub(1, Relaxed);
+            let r = timed_connect(&ctx, index as usize, &name).await;
             match r {
                 Ok(ws) => {
                     if let Ok(mut h) = hist.lock() {

@@ -45,15 +45,7 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let progress = (!common.quiet).then(|| spawn_progress(stats.clone(), label));
-    let pop = population::open(
-        &ctx,
-        args.conns.connections,
-        args.conns.channels,
-        common.connect_concurrency,
-        Duration::from_secs(common.connect_phase_secs),
-        &stop_rx,
-    )
-    .await;
+    let pop = population::open_for(&ctx, &args.conns, common, &stop_rx).await;
     let s_conn = server_sample(common);
     let connected = stats.connected.load(Relaxed);
     if connected == 0 {

@@ -18,15 +18,7 @@ pub async fn run(args: &IdleArgs, nofile: u64) -> anyhow::Result<Report> {
     let s_start = server_sample(common);
     let (stop_tx, stop_rx) = watch::channel(false);
     let progress = (!common.quiet).then(|| spawn_progress(stats.clone(), "idle"));
-    let pop = population::open(
-        &ctx,
-        args.conns.connections,
-        args.conns.channels,
-        common.connect_concurrency,
-        Duration::from_secs(common.connect_phase_secs),
-        &stop_rx,
-    )
-    .await;
+    let pop = population::open_for(&ctx, &args.conns, common, &stop_rx).await;
     let s_conn = server_sample(common);
     tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
     let s_end = server_sample(common);

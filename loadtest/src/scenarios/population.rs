@@ -1,9 +1,7 @@
 //! Opening N subscribed connections (bounded concurrency, timeouts, EMFILE handling) before a scenario.
 
 use crate::stats::LiveStats;
-use crate::ws_client::{
-    connect_and_subscribe, run_subscriber, ClientCtx, ConnResult, ConnectError,
-};
+use crate::ws_client::{run_subscriber, timed_connect, ClientCtx, ConnResult, ConnectError};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,9 +40,20 @@ pub fn report_fd_limit(stats: &LiveStats) {
     }
 }
 
+/// Opens the population a scenario's flags ask for (`-n`, `-c`, connect concurrency and phase).
+pub async fn open_for(
+    ctx: &Arc<ClientCtx>,
+    conns: &crate::cli::ConnArgs,
+    common: &crate::cli::Common,
+    stop: &watch::Receiver<bool>,
+) -> Population {
+    let phase = Duration::from_secs(common.connect_phase_secs);
+    open(ctx, conns.connections, conns.channels, common.connect_concurrency, phase, stop).await
+}
+
 /// Open `n` connections, connection i subscribing to channel i % `channels`, and wait until every
 /// attempt has finished (or the connect phase limit passes).
-pub async fn open(
+async fn open(
     ctx: &Arc<ClientCtx>,
     n: u64,
     channels: u64,
@@ -80,14 +89,7 @@ pub async fn open(
         handles.push(tokio::spawn(async move {
             let t0 = Instant::now();
             let name = ctx.channel_name(ch);
-            ctx.stats.attempting.fetch_add(1, Relaxed);
-            let r = tokio::time::timeout(
-                ctx.connect_timeout,
-                connect_and_subscribe(&ctx, i as usize, &name),
-            )
-            .await
-            .unwrap_or(Err(ConnectError::Timeout));
-            ctx.stats.attempting.fetch_sub(1, Relaxed);
+            let r = timed_connect(&ctx, i as usize, &name).await;
             let ws = match r {
                 Ok(ws) => ws,
                 Err(e) => {
