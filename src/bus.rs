@@ -5,7 +5,10 @@
 //! Three shapes of message: a publication (by reference), a question with its answer (matched
 //! by request id), and a notice that needs no answer.
 
-use crate::{conn::SocketId, metrics::Stats};
+use crate::{
+    conn::{ConnKey, SocketId},
+    metrics::Stats,
+};
 use ahash::AHashMap;
 use bytes::Bytes;
 use glommio::channels::{
@@ -80,6 +83,12 @@ pub enum Notice {
     CountChange { app: u16, channel: String, delta: i64 },
     /// Every shard: close the connections signed in as `user_id`.
     Terminate { app: u16, user_id: String },
+    /// A user's home: one of the user's connections signed in (`delta` 1) or went (-1).
+    Session { app: u16, user_id: String, delta: i64 },
+    /// A user's home: connection `conn` on `shard` starts (1) or stops (-1) watching `users`.
+    Watch { app: u16, shard: usize, conn: ConnKey, users: Vec<String>, delta: i32 },
+    /// A watcher's shard: send these connections a `pusher_internal:watchlist_events` text.
+    WatchlistEvents { conns: Vec<ConnKey>, text: Vec<u8> },
 }
 
 /// What shards say to each other.

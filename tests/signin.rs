@@ -138,12 +138,33 @@ fn a_watchlist_over_100_ids_gets_4302_and_the_sign_in_stands() {
         (Some("pusher:error"), Some(4302)),
         "{error}"
     );
+    // Only the first 100 are watched: their status follows, 7 (the user itself) online.
+    let (online, offline) = watchlist_status(&mut client);
+    assert_eq!(online, ["7"]);
+    assert_eq!(offline.len(), 99);
+    assert!(!offline.iter().chain(&online).any(|id| id == "100"), "{offline:?}");
     // Still open and signed in: its user channel works.
     client.subscribe("#server-to-user-7");
-    // Exactly 100 is within the limit: nothing follows the success.
+    // Exactly 100 is within the limit: the status follows the success, no 4302.
     let mut other = server.client();
     other.sign_in(&json!({"id": "8", "watchlist": ids[..100]}).to_string());
-    // A 4302 would arrive before this subscription's reply, which `subscribe` asserts on.
+    let (online, offline) = watchlist_status(&mut other);
+    assert_eq!((online.len(), offline.len()), (2, 98), "7 and 8 are online");
     other.subscribe("control-8");
     common::assert_quiet(&server, &mut other, "control-8");
+}
+
+/// The next message as a one-shard watchlist status: (online ids, offline ids).
+fn watchlist_status(client: &mut Client) -> (Vec<String>, Vec<String>) {
+    let got = client.recv();
+    assert_eq!(got["event"], "pusher_internal:watchlist_events", "{got}");
+    let data: serde_json::Value =
+        serde_json::from_str(got["data"].as_str().expect("string")).expect("json");
+    let ids = |name: &str| -> Vec<String> {
+        let events = data["events"].as_array().expect("events");
+        let event = events.iter().find(|e| e["name"] == name);
+        let ids = event.and_then(|e| e["user_ids"].as_array().cloned()).unwrap_or_default();
+        ids.iter().map(|id| id.as_str().expect("id").to_string()).collect()
+    };
+    (ids("online"), ids("offline"))
 }

@@ -112,6 +112,11 @@ pub struct AppConfig {
     /// Seconds a connection has to sign in (`pusher:signin`) before it is closed with 4009.
     /// 0 (default): sign-in is optional.
     pub user_authentication_timeout_secs: u64,
+    /// Send watchlist events: a signed-in connection hears when users of its sign-in's
+    /// `watchlist` (first 100 ids) come online or go offline, starting with their status at
+    /// sign-in. Default true (Pusher has it behind a dashboard toggle); false saves a message
+    /// to the user's home shard per sign-in and sign-out.
+    pub watchlist_events: bool,
     /// Pusher webhooks of this app (`[[apps.webhooks]]`).
     pub webhooks: Vec<WebhookConfig>,
 }
@@ -163,6 +168,7 @@ impl Default for AppConfig {
             cache_ttl_secs: 1800,
             enable_subscription_count: false,
             user_authentication_timeout_secs: 0,
+            watchlist_events: true,
             webhooks: Vec::new(),
         }
     }

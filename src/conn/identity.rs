@@ -9,6 +9,9 @@ use ahash::AHashMap;
 pub struct Identity {
     /// The signed-in user (`pusher:signin`).
     pub user_id: Option<Box<str>>,
+    /// The users it watches (its sign-in's `watchlist`, at most 100), when watchlist events
+    /// are on.
+    pub watchlist: Vec<String>,
     /// (presence channel, user id on it).
     pub presence: Vec<(Box<str>, Box<str>)>,
 }
@@ -21,13 +24,23 @@ pub struct Identities {
 }
 
 impl Identities {
-    /// Records a sign-in (a connection signs in once; a second sign-in replaces the first).
-    pub fn sign_in(&mut self, app: u16, key: ConnKey, user_id: &str) {
+    /// Records a sign-in. A second sign-in replaces the first; returns the one replaced (its
+    /// user and watchlist).
+    pub fn sign_in(
+        &mut self,
+        app: u16,
+        key: ConnKey,
+        user_id: &str,
+        watchlist: Vec<String>,
+    ) -> Option<(Box<str>, Vec<String>)> {
         let identity = self.by_conn.entry(key).or_default();
-        if let Some(old) = identity.user_id.replace(user_id.into()) {
-            Self::unlink(&mut self.by_user, app, &old, key);
+        let old_watchlist = std::mem::replace(&mut identity.watchlist, watchlist);
+        let old = identity.user_id.replace(user_id.into());
+        if let Some(old) = &old {
+            Self::unlink(&mut self.by_user, app, old, key);
         }
         self.by_user.entry((app, user_id.into())).or_default().push(key);
+        old.map(|user| (user, old_watchlist))
     }
 
     /// The user a connection signed in as.
@@ -95,8 +108,11 @@ mod tests {
         let mut ids = Identities::default();
         let a = ConnKey::new(1, 0);
         let b = ConnKey::new(2, 0);
-        ids.sign_in(0, a, "u1");
-        ids.sign_in(0, b, "u1");
+        assert!(ids.sign_in(0, a, "u1", vec![]).is_none());
+        assert!(ids.sign_in(0, b, "u0", vec!["w".into()]).is_none());
+        let replaced = ids.sign_in(0, b, "u1", vec![]);
+        assert_eq!(replaced, Some(("u0".into(), vec!["w".to_string()])));
+        assert!(ids.conns_of(0, "u0").is_empty());
         assert_eq!(ids.user(a), Some("u1"));
         assert_eq!(ids.conns_of(0, "u1"), vec![a, b]);
         assert!(ids.conns_of(1, "u1").is_empty(), "per app");

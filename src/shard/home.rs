@@ -2,7 +2,7 @@
 //! topics homed here, and applying notices. Member and count events are published from here,
 //! so every shard's subscribers see them in the order the home decided them.
 
-use super::{Shard, ShardState};
+use super::{watch, Shard, ShardState};
 use crate::{
     bus::{Answer, Notice, PubItem, Publication, Query},
     dialect::pusher::{channel::ChannelKind, outbound},
@@ -90,6 +90,11 @@ pub fn on_notice(shard: &Rc<Shard>, notice: Notice) {
             shard.state.borrow_mut().home.cache_set(app, &channel, &event, &data, Instant::now());
         }
         Notice::CountChange { app, channel, delta } => count_change(shard, app, channel, delta),
+        Notice::Session { app, user_id, delta } => watch::on_session(shard, app, &user_id, delta),
+        Notice::Watch { app, shard: on, conn, users, delta } => {
+            watch::on_watch(shard, app, (on, conn), &users, delta)
+        }
+        Notice::WatchlistEvents { conns, text } => watch::on_events(shard, &conns, &text),
         Notice::Terminate { app, user_id } => {
             let mut state = shard.state.borrow_mut();
             let ShardState { conns, identities, .. } = &mut *state;

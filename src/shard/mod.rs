@@ -6,6 +6,7 @@ mod accept;
 pub mod home;
 mod rings;
 mod sweep;
+pub mod watch;
 
 pub use accept::serve_listener;
 
@@ -25,6 +26,7 @@ use glommio::channels::channel_mesh::Role;
 use slab::Slab;
 use std::{
     cell::{Cell, RefCell},
+    collections::VecDeque,
     rc::Rc,
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -60,6 +62,9 @@ pub struct Shard {
     next_socket: Cell<u64>,
     started: Instant,
     pub shutting_down: Cell<bool>,
+    /// Per peer: notices waiting for room in its ring, sent in order by one task (`None`: the
+    /// ring had room for the last one, no task runs).
+    backlog: RefCell<Vec<Option<VecDeque<Notice>>>>,
 }
 
 /// Size of the shared read buffer.
@@ -72,6 +77,7 @@ impl Shard {
         hooks: Hooks,
         app_conns: Arc<[AtomicU64]>,
     ) -> Rc<Shard> {
+        let backlog = RefCell::new(vec![None; bus.nr_shards()]);
         Rc::new(Shard {
             config,
             bus,
@@ -83,6 +89,7 @@ impl Shard {
             next_socket: Cell::new(0),
             started: Instant::now(),
             shutting_down: Cell::new(false),
+            backlog,
         })
     }
 
@@ -152,6 +159,9 @@ impl Shard {
         let identity = identity.unwrap_or_default();
         let reason = closing.map_or("tcp_closed", CloseCode::hook_reason);
         self.disconnected_hooks(socket, identity.user_id.as_deref(), reason, opened);
+        if let Some(user) = &identity.user_id {
+            watch::signed_out(self, app, key, user, &identity.watchlist);
+        }
         for (channel, user_id) in identity.presence {
             let home = self.home_of(app, &channel);
             let notice =
@@ -237,18 +247,37 @@ impl Shard {
             .is_some_and(|c| c.generation == key.generation() && c.closing.is_none())
     }
 
-    /// Sends a notice to `peer` (handled at once when that is this shard).
+    /// Sends a notice to `peer` (handled at once when that is this shard). Notices to one peer
+    /// arrive in the order they were told: once one waits for room in the ring, later ones
+    /// queue behind it rather than overtake it.
     pub fn tell(self: &Rc<Self>, peer: usize, notice: Notice) {
         if peer == self.id() {
             return home::on_notice(self, notice);
         }
-        if let Err(notice) = self.bus.try_tell(peer, notice) {
-            let shard = self.clone();
-            glommio::spawn_local(async move {
-                shard.bus.send_to(peer, crate::bus::ShardMsg::Tell(notice)).await;
-            })
-            .detach();
+        let mut backlog = self.backlog.borrow_mut();
+        let Some(slot) = backlog.get_mut(peer) else { return };
+        if let Some(waiting) = slot {
+            return waiting.push_back(notice);
         }
+        let Err(notice) = self.bus.try_tell(peer, notice) else { return };
+        *slot = Some(VecDeque::from([notice]));
+        drop(backlog);
+        let shard = self.clone();
+        glommio::spawn_local(async move {
+            loop {
+                let next = {
+                    let mut backlog = shard.backlog.borrow_mut();
+                    let next = backlog[peer].as_mut().and_then(VecDeque::pop_front);
+                    if next.is_none() {
+                        backlog[peer] = None;
+                    }
+                    next
+                };
+                let Some(notice) = next else { break };
+                shard.bus.send_to(peer, crate::bus::ShardMsg::Tell(notice)).await;
+            }
+        })
+        .detach();
     }
 
     /// Asks `peer` (answered at once when that is this shard).

@@ -1,9 +1,13 @@
 //! State that is global to a topic lives on the topic's home shard, `hash(app, topic) % N`:
 //! presence members, the last event of a cache channel, and the channel's subscriber count
-//! when an app needs it pushed. Other shards send their local changes here over the rings.
+//! when an app needs it pushed. A signed-in user's online status and watchers live the same
+//! way on `hash(app, user id) % N`. Other shards send their local changes here over the rings.
 //! This module is the state and its rules; the shard glue does the messaging.
 
-use super::presence::{Joined, Presence};
+use super::{
+    presence::{Joined, Presence},
+    watchlist::Watchlists,
+};
 use crate::conn::SocketId;
 use ahash::AHashMap;
 use std::time::{Duration, Instant};
@@ -92,6 +96,8 @@ pub struct HomeState {
     /// Delayed `member_removed` webhooks: (app, channel, user) -> ticket.
     removals: AHashMap<(u16, Box<str>, Box<str>), u64>,
     next_ticket: u64,
+    /// Users homed here: online status and watchers (a user's home is hashed from its id).
+    pub watchlists: Watchlists,
 }
 
 impl HomeState {

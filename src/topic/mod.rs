@@ -7,6 +7,7 @@
 pub mod home;
 pub mod mqtt;
 pub mod presence;
+pub mod watchlist;
 
 use crate::conn::{ConnEntry, ConnKey};
 use ahash::AHashMap;

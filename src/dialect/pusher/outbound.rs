@@ -80,6 +80,18 @@ pub fn signin_success(user_data: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// `pusher_internal:watchlist_events`: `data` (a JSON string) holds `events`, one
+/// `{name, user_ids}` per non-empty list, as pusher-js's watchlist reads them.
+pub fn watchlist_events(lists: &[(&str, &[String])]) -> Vec<u8> {
+    let events: Vec<_> = lists
+        .iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(name, ids)| serde_json::json!({"name": name, "user_ids": ids}))
+        .collect();
+    let data = serde_json::json!({ "events": events }).to_string();
+    to_json(&Envelope { event: "pusher_internal:watchlist_events", channel: None, data: &data })
+}
+
 /// A relayed client event: `data` is the JSON the client sent (object or string), kept as is;
 /// `user_id` is added on presence channels.
 pub fn client_event(event: &str, channel: &str, data_json: &str, user_id: Option<&str>) -> Vec<u8> {

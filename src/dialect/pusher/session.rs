@@ -14,15 +14,24 @@ use crate::{
     error::CloseCode,
     fanout,
     hook::event::{EmqxEvent, EmqxKind, PusherEvent},
-    shard::Shard,
+    shard::{watch, Shard},
     ws::frame::{self, Message},
 };
 use bytes::Bytes;
 use std::rc::Rc;
 
 /// User ids a sign-in's `watchlist` may hold (Pusher's limit); more get a 4302 `pusher:error`
-/// after `signin_success`. Watchlist online/offline events themselves are not sent.
+/// after `signin_success`, and only the first 100 are watched.
 const WATCHLIST_MAX: usize = 100;
+
+/// A watchlist entry as a user id: a string, or a number written as one (as presence ids are).
+fn watched_id(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
 
 /// Queues `connection_established` for a new connection.
 pub fn open(shard: &Shard, key: ConnKey, socket_id: &str) {
@@ -204,22 +213,36 @@ impl Conn<'_> {
         if id.len() > app.max_user_id_len {
             return self.error(&format!("User id longer than {} characters", app.max_user_id_len));
         }
-        {
+        let listed = value.as_ref().and_then(|v| v.get("watchlist")?.as_array().cloned());
+        let listed = listed.unwrap_or_default();
+        let mut watchlist: Vec<String> = Vec::new();
+        if app.watchlist_events {
+            for user in listed.iter().take(WATCHLIST_MAX).filter_map(watched_id) {
+                if !watchlist.contains(&user) {
+                    watchlist.push(user);
+                }
+            }
+        }
+        let replaced = {
             let mut state = self.shard.state.borrow_mut();
-            state.identities.sign_in(self.app, self.key, &id);
+            let replaced = state.identities.sign_in(self.app, self.key, &id, watchlist.clone());
             if let Some(conn) = state.conns.get_mut(self.key.index()) {
                 conn.signed_in = true;
             }
-        }
+            replaced
+        };
         reply(self.shard, self.key, &outbound::signin_success(user_data));
-        let watched = value.as_ref().and_then(|v| v.get("watchlist")?.as_array().map(Vec::len));
-        if watched.is_some_and(|n| n > WATCHLIST_MAX) {
+        if listed.len() > WATCHLIST_MAX {
             let text = outbound::error(
                 Some(4302),
                 "Watchlist limit exceeded. Only the first 100 user IDs are accepted",
             );
             reply(self.shard, self.key, &text);
         }
+        if let Some((old_user, old_watchlist)) = replaced {
+            watch::signed_out(self.shard, self.app, self.key, &old_user, &old_watchlist);
+        }
+        watch::signed_in(self.shard, self.app, self.key, &id, &watchlist);
     }
 
     fn client_event(&self, event: &str, name: &str, data: &str) {

@@ -190,4 +190,49 @@ describe('pushgate: user sign-in, sendToUser, terminate (pusher-js + pusher SDK)
       assert.deepEqual(recB.received, [{ still: 'here' }]);
     }
   });
+  test('4. watchlist: pusher.user.watchlist hears the status at sign-in, then online and offline', { timeout: TEST_MS }, async () => {
+    const friend = uniqueUser('friend');
+    const away = uniqueUser('away');
+    const watcherId = uniqueUser('watcher');
+    const watcher = await connectOnShard(
+      () => makeAuthClient(server, { sdk, user: { id: watcherId, watchlist: [friend, away] } }),
+      0,
+      { disconnect: disconnectClient }
+    );
+    // Every status pusher-js reports, as [name, user id] pairs in arrival order.
+    const heard = [];
+    for (const name of ['online', 'offline']) {
+      watcher.user.watchlist.bind(name, (event) => {
+        assert.equal(event.name, name);
+        for (const id of event.user_ids) heard.push([event.name, id]);
+      });
+    }
+    const until = async (n, what) => {
+      for (let waited = 0; heard.length < n; waited += 20) {
+        if (waited > 5_000) throw new Error(`waiting for ${what}; heard ${JSON.stringify(heard)}`);
+        await sleep(20);
+      }
+    };
+    try {
+      watcher.signin();
+      await waitForSignin(watcher);
+      await until(2, 'the status at sign-in');
+      assert.deepEqual(
+        [...heard].sort(),
+        [['offline', away], ['offline', friend]].sort(),
+        'both watched users are offline at sign-in'
+      );
+      const f = await signedIn(friend, 1);
+      await waitForSignin(f);
+      await until(3, 'friend online');
+      assert.deepEqual(heard[2], ['online', friend]);
+      disconnectClient(f);
+      await until(4, 'friend offline');
+      assert.deepEqual(heard[3], ['offline', friend]);
+      await sleep(GRACE_MS);
+      assert.equal(heard.length, 4, JSON.stringify(heard));
+    } finally {
+      disconnectClient(watcher);
+    }
+  });
 });

@@ -1,0 +1,202 @@
+//! Watchlist events: a signed-in connection hears the status of the users on its sign-in's
+//! `watchlist` at once, then every change (`online` when a user's first connection signs in
+//! anywhere, `offline` when its last one goes), over both shards.
+
+mod common;
+
+use common::{clients_on_both_shards, Client, Server};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn app(extra: &str) -> String {
+    format!("[[apps]]\nid = \"app-id\"\nkey = \"app-key\"\nsecret = \"app-secret\"\n{extra}")
+}
+
+fn user(id: &str, watchlist: &[&str]) -> String {
+    json!({"id": id, "watchlist": watchlist}).to_string()
+}
+
+/// The next message, which must be `pusher_internal:watchlist_events`; returns its events as
+/// (name, user ids) pairs.
+fn recv_events(client: &mut Client) -> Vec<(String, Vec<String>)> {
+    let got = client.recv();
+    assert_eq!(got["event"], "pusher_internal:watchlist_events", "{got}");
+    assert!(got.get("channel").is_none(), "{got}");
+    let data: Value = serde_json::from_str(got["data"].as_str().expect("data is a string"))
+        .expect("data is JSON");
+    let events = data["events"].as_array().expect("events").iter();
+    events
+        .map(|e| {
+            let ids = e["user_ids"].as_array().expect("user_ids").iter();
+            let ids = ids.map(|id| id.as_str().expect("string id").to_string()).collect();
+            (e["name"].as_str().expect("name").to_string(), ids)
+        })
+        .collect()
+}
+
+/// Reads watchlist events until `client` has heard a status for each of `users`; returns the
+/// statuses. Each user's status must come exactly once.
+fn first_status(client: &mut Client, users: &[&str]) -> BTreeMap<String, String> {
+    let mut heard = BTreeMap::new();
+    while heard.len() < users.len() {
+        for (name, ids) in recv_events(client) {
+            assert!(ids.iter().all(|id| users.contains(&id.as_str())), "{name} {ids:?}");
+            for id in ids {
+                assert!(heard.insert(id.clone(), name.clone()).is_none(), "{id} twice");
+            }
+        }
+    }
+    heard
+}
+
+fn statuses(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(id, s)| (id.to_string(), s.to_string())).collect()
+}
+
+fn one_event(name: &str, id: &str) -> Vec<(String, Vec<String>)> {
+    vec![(name.to_string(), vec![id.to_string()])]
+}
+
+#[test]
+fn a_watcher_hears_the_status_at_sign_in_and_every_change_over_both_shards() {
+    let server = Server::start("", 2);
+    let (mut zero, mut one) = clients_on_both_shards(&server, 3);
+    // Users a and b sign in on both shards before anyone watches them.
+    let (mut a0, mut a1) = (zero.pop().expect("a"), one.pop().expect("a"));
+    a0.sign_in(&user("a", &[]));
+    a1.sign_in(&user("a", &[]));
+    let mut b = zero.pop().expect("b");
+    b.sign_in(&user("b", &[]));
+    // One watcher on each shard, watching users homed anywhere (ids hash over both shards).
+    let watched = ["a", "b", "c", "d", "e", "f"];
+    let mut watchers = vec![zero.pop().expect("w"), one.pop().expect("w")];
+    for (i, w) in watchers.iter_mut().enumerate() {
+        w.sign_in(&user(&format!("w{i}"), &watched));
+        let expected = statuses(&[
+            ("a", "online"),
+            ("b", "online"),
+            ("c", "offline"),
+            ("d", "offline"),
+            ("e", "offline"),
+            ("f", "offline"),
+        ]);
+        assert_eq!(first_status(w, &watched), expected, "watcher {i} on shard {}", w.shard(2));
+    }
+    // c's first connection: online, once, to each watcher.
+    let mut c = one.pop().expect("c");
+    c.sign_in(&user("c", &[]));
+    for w in &mut watchers {
+        assert_eq!(recv_events(w), one_event("online", "c"));
+    }
+    // a keeps a connection on shard 1: dropping the one on shard 0 changes nothing; dropping
+    // the last makes a offline. Had the first drop said anything, it would come before this.
+    drop(a0);
+    drop(a1);
+    for w in &mut watchers {
+        assert_eq!(recv_events(w), one_event("offline", "a"));
+    }
+    drop(c);
+    for w in &mut watchers {
+        assert_eq!(recv_events(w), one_event("offline", "c"));
+    }
+    // A watcher that leaves hears nothing more, and the other still hears everything.
+    let gone = watchers.pop().expect("w1");
+    drop(gone);
+    let mut d = server.client();
+    d.sign_in(&user("d", &[]));
+    assert_eq!(recv_events(&mut watchers[0]), one_event("online", "d"));
+    // b never changed, so nothing was said of it.
+    watchers[0].subscribe("control");
+    common::assert_quiet(&server, &mut watchers[0], "control");
+    drop(b);
+}
+
+#[test]
+fn a_watcher_that_is_itself_watched_and_signs_in_again_as_someone_else() {
+    let server = Server::start("", 2);
+    let mut x = server.client();
+    x.sign_in(&user("x", &["y"]));
+    assert_eq!(first_status(&mut x, &["y"]), statuses(&[("y", "offline")]));
+    let mut y = server.client();
+    y.sign_in(&user("y", &["x"]));
+    assert_eq!(first_status(&mut y, &["x"]), statuses(&[("x", "online")]));
+    assert_eq!(recv_events(&mut x), one_event("online", "y"));
+    // y's connection signs in again as z, watching nobody: y went offline and x hears it; the
+    // connection no longer watches x.
+    y.sign_in(&user("z", &[]));
+    assert_eq!(recv_events(&mut x), one_event("offline", "y"));
+    drop(x);
+    y.subscribe("control");
+    common::assert_quiet(&server, &mut y, "control");
+}
+
+#[test]
+fn duplicates_and_non_string_ids_in_a_watchlist() {
+    let server = Server::start("", 1);
+    let mut n = server.client();
+    n.sign_in(&json!({"id": "7"}).to_string());
+    let mut w = server.client();
+    w.sign_in(
+        &json!({"id": "w", "watchlist": ["7", 7, "7", null, "", {"id": 1}, "8"]}).to_string(),
+    );
+    // "7" and 7 are one user, listed once; entries that are not ids are skipped.
+    assert_eq!(first_status(&mut w, &["7", "8"]), statuses(&[("7", "online"), ("8", "offline")]));
+    drop(n);
+    assert_eq!(recv_events(&mut w), one_event("offline", "7"));
+}
+
+#[test]
+fn watchlist_events_can_be_turned_off_per_app() {
+    let server = Server::start(&app("watchlist_events = false\n"), 2);
+    let mut w = server.client();
+    w.sign_in(&user("w", &["a"]));
+    let mut a = server.client();
+    a.sign_in(&user("a", &[]));
+    w.subscribe("control");
+    common::assert_quiet(&server, &mut w, "control");
+}
+
+/// Applies watchlist events to `status` until every one of `users` is `want`; an event that
+/// does not change a user's status (online twice, say) fails the test.
+fn until_all(
+    client: &mut Client,
+    status: &mut BTreeMap<String, String>,
+    users: &[String],
+    want: &str,
+) {
+    while users.iter().any(|u| status.get(u).map(String::as_str) != Some(want)) {
+        for (name, ids) in recv_events(client) {
+            for id in ids {
+                let before = status.insert(id.clone(), name.clone());
+                assert_ne!(before.as_deref(), Some(name.as_str()), "{id} was already {name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn status_changes_keep_their_order_when_the_rings_are_full() {
+    // A one-message ring between the shards: notices wait for room and must not overtake.
+    let server = Server::start("ring_capacity = 1\n", 2);
+    let users: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+    let mut watcher = server.client();
+    watcher.sign_in(&json!({"id": "w", "watchlist": users}).to_string());
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let mut status = first_status(&mut watcher, &names);
+    assert!(status.values().all(|s| s == "offline"), "{status:?}");
+    for _round in 0..3 {
+        let mut conns = Vec::new();
+        for id in &users {
+            for _ in 0..2 {
+                let mut c = server.client();
+                c.sign_in(&user(id, &[]));
+                conns.push(c);
+            }
+        }
+        until_all(&mut watcher, &mut status, &users, "online");
+        drop(conns);
+        until_all(&mut watcher, &mut status, &users, "offline");
+    }
+    watcher.subscribe("control");
+    common::assert_quiet(&server, &mut watcher, "control");
+}
