@@ -61,7 +61,8 @@ pub struct Config {
     /// Delivery defaults of every webhook and event hook (`[hooks]`).
     pub hooks: HooksConfig,
     /// EMQX-style event hooks (`[[event_hooks]]`): an event, an optional MQTT topic filter, a URL.
-    /// Two matching rules make two requests, as in EMQX.
+    /// Two matching rules make two requests, as in EMQX. Rules with the same URL, headers and
+    /// delivery settings share one queue, so that URL hears events in order.
     pub event_hooks: Vec<EventHookConfig>,
     /// The applications this server hosts. Default: one app `app-id` / `app-key` / `app-secret`.
     pub apps: Vec<AppConfig>,

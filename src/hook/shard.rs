@@ -33,17 +33,22 @@ struct Webhook {
 
 struct Rule {
     kind: EmqxKind,
-    url: String,
     topic: Option<String>,
     encoding: PayloadEncoding,
-    /// Items are JSON object texts.
-    endpoint: Endpoint<String>,
+    /// Items are JSON object texts. Shared by every rule with the same URL, headers and
+    /// delivery settings, so their events keep the order they happened in.
+    endpoint: Rc<Endpoint<String>>,
 }
+
+/// What makes two rules' endpoints the same one: URL, extra headers, delivery settings.
+type RuleTarget = (String, Vec<(String, String)>, HooksConfig);
 
 /// Every endpoint, by what it serves.
 struct Router {
     webhooks: Vec<Vec<Webhook>>,
     rules: Vec<Rule>,
+    /// Each event-hook endpoint once (rules may share one).
+    rule_endpoints: Vec<(RuleTarget, Rc<Endpoint<String>>)>,
     node: String,
 }
 
@@ -103,6 +108,7 @@ impl Router {
             webhooks.push(list);
         }
         let mut rules = Vec::new();
+        let mut rule_endpoints: Vec<(RuleTarget, Rc<Endpoint<String>>)> = Vec::new();
         for rule in &config.event_hooks {
             let Some(kind) = EmqxKind::parse(&rule.event) else { continue };
             let mut delivery = rule.delivery.over(&config.hooks);
@@ -110,17 +116,26 @@ impl Router {
                 delivery.batch_max = DELIVERED_BATCH;
             }
             let extra: Vec<(String, String)> = rule.headers.clone().into_iter().collect();
-            let endpoint =
-                endpoint(&rule.url, &delivery, emqx_body(extra, delivery.batch_max > 1))?;
+            let target = (rule.url.clone(), extra, delivery);
+            let shared = rule_endpoints.iter().find(|(t, _)| *t == target);
+            let endpoint = match shared {
+                Some((_, endpoint)) => endpoint.clone(),
+                None => {
+                    let (url, extra, delivery) = &target;
+                    let body = emqx_body(extra.clone(), delivery.batch_max > 1);
+                    let endpoint = Rc::new(endpoint(url, delivery, body)?);
+                    rule_endpoints.push((target, endpoint.clone()));
+                    endpoint
+                }
+            };
             rules.push(Rule {
                 kind,
-                url: rule.url.clone(),
                 topic: rule.topic.clone(),
                 encoding: rule.payload_encoding,
                 endpoint,
             });
         }
-        Ok(Router { webhooks, rules, node: node_name() })
+        Ok(Router { webhooks, rules, rule_endpoints, node: node_name() })
     }
 
     fn route(&self, msg: HookMsg) {
@@ -164,17 +179,17 @@ impl Router {
             url: w.config.url.clone(),
             stats: w.endpoint.stats(),
         });
-        let rules = self.rules.iter().map(|r| EndpointReport {
+        let rules = self.rule_endpoints.iter().map(|((url, ..), endpoint)| EndpointReport {
             kind: "event_hook",
-            url: r.url.clone(),
-            stats: r.endpoint.stats(),
+            url: url.clone(),
+            stats: endpoint.stats(),
         });
         webhooks.chain(rules).collect()
     }
 
     fn stats(&self) -> EndpointStats {
         let webhooks = self.webhooks.iter().flatten().map(|w| w.endpoint.stats());
-        webhooks.chain(self.rules.iter().map(|r| r.endpoint.stats())).sum()
+        webhooks.chain(self.rule_endpoints.iter().map(|(_, e)| e.stats())).sum()
     }
 }
 
