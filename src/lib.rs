@@ -17,6 +17,7 @@
 //! - [`hook`]: the hook shard: Pusher webhooks and EMQX-style event hooks, delivered over HTTP
 //!   with queues, batching and retries, never blocking a connection shard.
 //! - [`metrics`]: per-shard counters merged on scrape.
+//! - `heap_profile` (feature `heap-profile` only): a counting allocator for memory work.
 
 pub mod bus;
 pub mod config;
@@ -24,6 +25,8 @@ pub mod conn;
 pub mod dialect;
 pub mod error;
 pub mod fanout;
+#[cfg(feature = "heap-profile")]
+pub mod heap_profile;
 pub mod hook;
 pub mod http;
 pub mod metrics;

@@ -5,8 +5,13 @@ use clap::Parser;
 use pushgate::{config::Config, runtime};
 use std::{io::Write, path::PathBuf};
 
+#[cfg(not(feature = "heap-profile"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "heap-profile")]
+#[global_allocator]
+static GLOBAL: pushgate::heap_profile::Counting = pushgate::heap_profile::Counting;
 
 /// A thread-per-core WebSocket push gateway speaking the Pusher Channels protocol.
 #[derive(Parser, Debug)]

@@ -52,6 +52,10 @@ async fn route(shard: Rc<Shard>, request: Request<Incoming>) -> Reply {
     let method = request.method().clone();
     match (&method, path.as_str()) {
         (&Method::GET, "/" | "/health" | "/ready") => return text(StatusCode::OK, "OK"),
+        #[cfg(feature = "heap-profile")]
+        (&Method::GET, "/debug/heap") => {
+            return text(StatusCode::OK, crate::heap_profile::report());
+        }
         (&Method::GET, "/metrics") => {
             let stats = shard
                 .ask_all(crate::bus::Query::Stats)
