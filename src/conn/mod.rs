@@ -84,7 +84,7 @@ pub struct ConnEntry {
     pub signed_in: bool,
     /// Client events: the second of the current rate window and the count in it.
     pub events_second: u32,
-    pub events_in_second: u32,
+    pub events_in_second: u16,
 }
 
 impl ConnEntry {
@@ -121,8 +121,8 @@ impl ConnEntry {
             self.events_second = now;
             self.events_in_second = 0;
         }
-        self.events_in_second += 1;
-        self.events_in_second <= per_second
+        self.events_in_second = self.events_in_second.saturating_add(1);
+        u32::from(self.events_in_second) <= per_second
     }
 
     /// Asks the connection to close with `code` (the first reason wins).
@@ -131,5 +131,28 @@ impl ConnEntry {
             self.closing = Some(code);
         }
         self.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection pays for its slab entry; at a million connections each 8 bytes is 8 MB.
+    #[test]
+    fn a_connection_entry_fits_in_128_bytes() {
+        assert!(std::mem::size_of::<ConnEntry>() <= 128, "{}", std::mem::size_of::<ConnEntry>());
+    }
+
+    #[test]
+    fn the_client_event_window_counts_per_second_and_saturates() {
+        let mut conn = ConnEntry::new(0, 0, SocketId { high: 1, low: 1 }, 5);
+        assert!((0..3).all(|_| conn.allow_client_event(5, 3)));
+        assert!(!conn.allow_client_event(5, 3), "the fourth in one second");
+        assert!(conn.allow_client_event(6, 3), "a new second");
+        for _ in 0..70_000 {
+            conn.allow_client_event(7, u32::MAX);
+        }
+        assert!(conn.allow_client_event(7, u32::MAX), "a huge limit is never passed");
     }
 }

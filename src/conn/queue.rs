@@ -36,16 +36,21 @@ pub struct Overflow;
 #[derive(Debug, Default)]
 pub struct Outbound {
     frames: VecDeque<Frame>,
-    /// Bytes of the front frame already written.
-    head: usize,
-    /// Unwritten bytes in the queue.
-    bytes: usize,
+    /// Bytes of the front frame already written (u32: a frame is at most the message limit).
+    head: u32,
+    /// Unwritten bytes in the queue (u32: bounded by the queue limit plus one close frame).
+    bytes: u32,
+}
+
+/// A length as the queue counts it (saturating: no frame comes near 4 GiB).
+fn len32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 impl Outbound {
     /// Queues `frame` unless that would pass `limit` unwritten bytes.
     pub fn push(&mut self, frame: Frame, limit: usize) -> Result<(), Overflow> {
-        if self.bytes + frame.len() > limit {
+        if self.bytes() + frame.len() > limit {
             return Err(Overflow);
         }
         self.push_unbounded(frame);
@@ -54,7 +59,7 @@ impl Outbound {
 
     /// Queues a frame that must go out whatever the limit (a close frame).
     pub fn push_unbounded(&mut self, frame: Frame) {
-        self.bytes += frame.len();
+        self.bytes = self.bytes.saturating_add(len32(frame.len()));
         self.frames.push_back(frame);
     }
 
@@ -63,7 +68,7 @@ impl Outbound {
     }
 
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.bytes as usize
     }
 
     /// Drops every frame not yet started; a half-written frame stays so the stream stays valid.
@@ -71,7 +76,7 @@ impl Outbound {
         let keep = usize::from(self.head > 0);
         while self.frames.len() > keep {
             if let Some(frame) = self.frames.pop_back() {
-                self.bytes -= frame.len();
+                self.bytes = self.bytes.saturating_sub(len32(frame.len()));
             }
         }
         self.shrink();
@@ -81,7 +86,7 @@ impl Outbound {
     pub fn gather<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
         for (i, frame) in self.frames.iter().enumerate().take(slices.len()) {
-            let start = if i == 0 { self.head } else { 0 };
+            let start = if i == 0 { self.head as usize } else { 0 };
             slices[i] = IoSlice::new(&frame.bytes()[start..]);
             n += 1;
         }
@@ -90,19 +95,19 @@ impl Outbound {
 
     /// The unwritten part of the front frame.
     pub fn front(&self) -> Option<&[u8]> {
-        self.frames.front().map(|f| &f.bytes()[self.head..])
+        self.frames.front().map(|f| &f.bytes()[self.head as usize..])
     }
 
     /// Marks `written` bytes as sent.
     pub fn advance(&mut self, mut written: usize) {
-        self.bytes -= written.min(self.bytes);
+        self.bytes = self.bytes.saturating_sub(len32(written));
         while written > 0 {
             let Some(front) = self.frames.front() else {
                 break;
             };
-            let left = front.len() - self.head;
+            let left = front.len() - self.head as usize;
             if written < left {
-                self.head += written;
+                self.head += len32(written);
                 return;
             }
             written -= left;

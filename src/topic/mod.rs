@@ -100,6 +100,10 @@ impl TopicIndex {
             return false;
         }
         let subscribers = &mut self.topics[id as usize].subscribers;
+        if conn.subscriptions.capacity() == 0 {
+            // Most connections hold one subscription: 8 bytes, not the 32 a first push takes.
+            conn.subscriptions.reserve_exact(1);
+        }
         conn.subscriptions.push((id, subscribers.len() as u32));
         subscribers.push(key);
         true

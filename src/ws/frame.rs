@@ -143,6 +143,11 @@ impl Reassembly {
             self.buf = Vec::new();
         }
     }
+
+    /// No message under way and no buffer held.
+    pub fn is_idle(&self) -> bool {
+        self.opcode.is_none() && self.buf.capacity() == 0
+    }
 }
 
 fn close_code(payload: &[u8]) -> Option<u16> {
