@@ -217,7 +217,9 @@ impl Conn<'_> {
         let listed = listed.unwrap_or_default();
         let mut watchlist: Vec<String> = Vec::new();
         if app.watchlist_events {
-            for user in listed.iter().take(WATCHLIST_MAX).filter_map(watched_id) {
+            let ids = listed.iter().take(WATCHLIST_MAX).filter_map(watched_id);
+            // An id no user could sign in with (too long) is not watched.
+            for user in ids.filter(|id| id.len() <= app.max_user_id_len) {
                 if !watchlist.contains(&user) {
                     watchlist.push(user);
                 }
