@@ -34,19 +34,20 @@ fn recv_events(client: &mut Client) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// Reads watchlist events until `client` has heard a status for each of `users`; returns the
-/// statuses. Each user's status must come exactly once.
-fn first_status(client: &mut Client, users: &[&str]) -> BTreeMap<String, String> {
+/// Reads watchlist events until what `client` has heard equals `want` (user -> status). Every
+/// event must change what it heard: each user's status at sign-in comes once, and only a
+/// sign-in still crossing between shards may follow a first `offline` with `online`.
+fn settle(client: &mut Client, want: &BTreeMap<String, String>) {
     let mut heard = BTreeMap::new();
-    while heard.len() < users.len() {
+    while &heard != want {
         for (name, ids) in recv_events(client) {
-            assert!(ids.iter().all(|id| users.contains(&id.as_str())), "{name} {ids:?}");
             for id in ids {
-                assert!(heard.insert(id.clone(), name.clone()).is_none(), "{id} twice");
+                assert!(want.contains_key(&id), "{name} for {id}, who is not watched");
+                let before = heard.insert(id.clone(), name.clone());
+                assert_ne!(before.as_deref(), Some(name.as_str()), "{id} was already {name}");
             }
         }
     }
-    heard
 }
 
 fn statuses(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -80,7 +81,7 @@ fn a_watcher_hears_the_status_at_sign_in_and_every_change_over_both_shards() {
             ("e", "offline"),
             ("f", "offline"),
         ]);
-        assert_eq!(first_status(w, &watched), expected, "watcher {i} on shard {}", w.shard(2));
+        settle(w, &expected);
     }
     // c's first connection: online, once, to each watcher.
     let mut c = one.pop().expect("c");
@@ -116,10 +117,10 @@ fn a_watcher_that_is_itself_watched_and_signs_in_again_as_someone_else() {
     let server = Server::start("", 2);
     let mut x = server.client();
     x.sign_in(&user("x", &["y"]));
-    assert_eq!(first_status(&mut x, &["y"]), statuses(&[("y", "offline")]));
+    settle(&mut x, &statuses(&[("y", "offline")]));
     let mut y = server.client();
     y.sign_in(&user("y", &["x"]));
-    assert_eq!(first_status(&mut y, &["x"]), statuses(&[("x", "online")]));
+    settle(&mut y, &statuses(&[("x", "online")]));
     assert_eq!(recv_events(&mut x), one_event("online", "y"));
     // y's connection signs in again as z, watching nobody: y went offline and x hears it; the
     // connection no longer watches x.
@@ -141,7 +142,7 @@ fn duplicates_and_non_string_ids_in_a_watchlist() {
     w.sign_in(&json!({"id": "w", "watchlist": list}).to_string());
     // "7" and 7 are one user, listed once; entries that are not ids (or too long for one) are
     // skipped.
-    assert_eq!(first_status(&mut w, &["7", "8"]), statuses(&[("7", "online"), ("8", "offline")]));
+    settle(&mut w, &statuses(&[("7", "online"), ("8", "offline")]));
     drop(n);
     assert_eq!(recv_events(&mut w), one_event("offline", "7"));
 }
@@ -182,9 +183,9 @@ fn status_changes_keep_their_order_when_the_rings_are_full() {
     let users: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
     let mut watcher = server.client();
     watcher.sign_in(&json!({"id": "w", "watchlist": users}).to_string());
-    let names: Vec<&str> = users.iter().map(String::as_str).collect();
-    let mut status = first_status(&mut watcher, &names);
-    assert!(status.values().all(|s| s == "offline"), "{status:?}");
+    let mut status: BTreeMap<String, String> =
+        users.iter().map(|u| (u.clone(), "offline".to_string())).collect();
+    settle(&mut watcher, &status);
     for _round in 0..3 {
         let mut conns = Vec::new();
         for id in &users {
@@ -200,4 +201,30 @@ fn status_changes_keep_their_order_when_the_rings_are_full() {
     }
     watcher.subscribe("control");
     common::assert_quiet(&server, &mut watcher, "control");
+}
+
+#[test]
+fn a_quick_return_and_signing_in_again_as_oneself_tell_watchers_nothing() {
+    let server = Server::start(&app("watchlist_offline_delay_ms = 300\n"), 2);
+    let mut w = server.client();
+    w.sign_in(&user("w", &["a"]));
+    settle(&mut w, &statuses(&[("a", "offline")]));
+    let mut a = server.client();
+    a.sign_in(&user("a", &[]));
+    assert_eq!(recv_events(&mut w), one_event("online", "a"));
+    // a reconnects at once: whichever the server sees first, the close or the new sign-in, a
+    // is never reported offline.
+    drop(a);
+    let mut again = server.client();
+    again.sign_in(&user("a", &[]));
+    // Signing in again as a, now with a watchlist: the connection hears its list, watchers of a
+    // hear nothing.
+    again.sign_in(&user("a", &["w"]));
+    settle(&mut again, &statuses(&[("w", "online")]));
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    w.subscribe("control");
+    common::assert_quiet(&server, &mut w, "control");
+    // Gone for good: offline once the delay has passed.
+    drop(again);
+    assert_eq!(recv_events(&mut w), one_event("offline", "a"));
 }

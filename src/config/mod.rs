@@ -118,6 +118,9 @@ pub struct AppConfig {
     /// sign-in. Default true (Pusher has it behind a dashboard toggle); false saves a message
     /// to the user's home shard per sign-in and sign-out.
     pub watchlist_events: bool,
+    /// Milliseconds a user stays reported online after its last connection goes; a connection
+    /// that signs in again within it is never reported offline. Default 1000.
+    pub watchlist_offline_delay_ms: u64,
     /// Pusher webhooks of this app (`[[apps.webhooks]]`).
     pub webhooks: Vec<WebhookConfig>,
 }
@@ -170,6 +173,7 @@ impl Default for AppConfig {
             enable_subscription_count: false,
             user_authentication_timeout_secs: 0,
             watchlist_events: true,
+            watchlist_offline_delay_ms: 1000,
             webhooks: Vec::new(),
         }
     }

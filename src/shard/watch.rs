@@ -1,37 +1,67 @@
 //! Watchlist events across shards. A sign-in tells the user's home shard (one more session:
 //! maybe `online`) and the homes of the users it watches; each of those homes answers with the
 //! watched users' current status and later sends every change, on the same ring, so a
-//! watcher sees a user's events in the order the user's home decided them. The rules live in
-//! `topic::watchlist`; this is the messaging.
+//! watcher sees a user's events in the order the user's home decided them. `offline` waits
+//! for the app's `watchlist_offline_delay_ms`. The rules live in `topic::watchlist`; this is
+//! the messaging.
 
 use super::Shard;
 use crate::{
     bus::Notice,
     conn::{queue::Frame, ConnKey},
     dialect::pusher::outbound,
-    topic::watchlist::{Status, Watcher},
+    topic::watchlist::{Change, Status, Watcher},
     ws::frame,
 };
-use std::rc::Rc;
+use std::{rc::Rc, time::Duration};
 
 /// A connection signed in as `user`, watching `watchlist`.
 pub fn signed_in(shard: &Rc<Shard>, app: u16, key: ConnKey, user: &str, watchlist: &[String]) {
-    session(shard, app, key, user, watchlist, 1);
+    session(shard, app, user, 1);
+    watch(shard, app, key, watchlist, 1);
 }
 
-/// A signed-in connection went away (or signed in again as someone else).
+/// A signed-in connection went away.
 pub fn signed_out(shard: &Rc<Shard>, app: u16, key: ConnKey, user: &str, watchlist: &[String]) {
-    session(shard, app, key, user, watchlist, -1);
+    session(shard, app, user, -1);
+    watch(shard, app, key, watchlist, -1);
 }
 
-fn session(shard: &Rc<Shard>, app: u16, key: ConnKey, user: &str, watched: &[String], delta: i32) {
+/// A connection signed in again. As the same user, only the watchlist's difference is sent
+/// (watchers hear nothing); as another user, it is a sign-out and a sign-in.
+pub fn signed_in_again(
+    shard: &Rc<Shard>,
+    app: u16,
+    key: ConnKey,
+    old: (&str, &[String]),
+    new: (&str, &[String]),
+) {
+    if old.0 != new.0 {
+        signed_out(shard, app, key, old.0, old.1);
+        return signed_in(shard, app, key, new.0, new.1);
+    }
+    let gone: Vec<String> = old.1.iter().filter(|u| !new.1.contains(u)).cloned().collect();
+    let added: Vec<String> = new.1.iter().filter(|u| !old.1.contains(u)).cloned().collect();
+    watch(shard, app, key, &gone, -1);
+    watch(shard, app, key, &added, 1);
+}
+
+/// Tells the user's home one of its sessions began (1) or ended (-1).
+fn session(shard: &Rc<Shard>, app: u16, user: &str, delta: i64) {
     if !shard.app(app).watchlist_events {
         return;
     }
-    let notice = Notice::Session { app, user_id: user.to_string(), delta: i64::from(delta) };
+    let notice = Notice::Session { app, user_id: user.to_string(), delta };
     shard.tell(shard.home_of(app, user), notice);
+}
+
+/// Tells the homes of `users` that `key` starts (1) or stops (-1) watching them.
+fn watch(shard: &Rc<Shard>, app: u16, key: ConnKey, users: &[String], delta: i32) {
+    if !shard.app(app).watchlist_events || users.is_empty() {
+        return;
+    }
     let mut by_home: Vec<Vec<String>> = vec![Vec::new(); shard.nr_shards()];
-    for user in watched {
+    for user in users {
         by_home[shard.home_of(app, user)].push(user.clone());
     }
     for (home, users) in by_home.into_iter().enumerate().filter(|(_, u)| !u.is_empty()) {
@@ -40,13 +70,33 @@ fn session(shard: &Rc<Shard>, app: u16, key: ConnKey, user: &str, watched: &[Str
     }
 }
 
-/// Home: a session of `user` began or ended; tells the watchers when the status changed.
+/// Home: a session of `user` began or ended. A user that came online is announced at once; one
+/// whose last session went is announced after the app's offline delay, if it stays away.
 pub fn on_session(shard: &Rc<Shard>, app: u16, user: &str, delta: i64) {
     let change = shard.state.borrow_mut().home.watchlists.session_change(app, user, delta);
-    let Some((status, watchers)) = change else { return };
+    match change {
+        None => {}
+        Some(Change::Tell(status, watchers)) => tell_status(shard, status, user, watchers),
+        Some(Change::OfflineAfterDelay(ticket)) => {
+            let delay = Duration::from_millis(shard.app(app).watchlist_offline_delay_ms);
+            let (shard, user) = (shard.clone(), user.to_string());
+            glommio::spawn_local(async move {
+                if !delay.is_zero() {
+                    glommio::timer::sleep(delay).await;
+                }
+                let due = shard.state.borrow_mut().home.watchlists.offline_due(app, &user, ticket);
+                if let Some(watchers) = due {
+                    tell_status(&shard, Status::Offline, &user, watchers);
+                }
+            })
+            .detach();
+        }
+    }
+}
+
+fn tell_status(shard: &Rc<Shard>, status: Status, user: &str, watchers: Vec<Watcher>) {
     let ids = [user.to_string()];
-    let text = outbound::watchlist_events(&[(status.name(), &ids)]);
-    send_to_watchers(shard, watchers, text);
+    send_to_watchers(shard, watchers, outbound::watchlist_events(&[(status.name(), &ids)]));
 }
 
 /// Home: a connection starts or stops watching some users homed here. A new watcher gets

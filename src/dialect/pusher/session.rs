@@ -241,10 +241,16 @@ impl Conn<'_> {
             );
             reply(self.shard, self.key, &text);
         }
-        if let Some((old_user, old_watchlist)) = replaced {
-            watch::signed_out(self.shard, self.app, self.key, &old_user, &old_watchlist);
+        match replaced {
+            Some((old_user, old_list)) => watch::signed_in_again(
+                self.shard,
+                self.app,
+                self.key,
+                (&old_user, &old_list),
+                (&id, &watchlist),
+            ),
+            None => watch::signed_in(self.shard, self.app, self.key, &id, &watchlist),
         }
-        watch::signed_in(self.shard, self.app, self.key, &id, &watchlist);
     }
 
     fn client_event(&self, event: &str, name: &str, data: &str) {
