@@ -140,12 +140,18 @@ impl Bus {
         }
     }
 
-    fn register(&self) -> (u64, local_channel::LocalReceiver<Answer>) {
+    /// Registers a question; its answer arrives on the receiver. [`Bus::forget`] it after.
+    pub fn register(&self) -> (u64, local_channel::LocalReceiver<Answer>) {
         let request = self.next_request.get();
         self.next_request.set(request + 1);
         let (tx, rx) = local_channel::new_bounded(1);
         self.waiting.borrow_mut().insert(request, tx);
         (request, rx)
+    }
+
+    /// Stops waiting for the answer to `request`.
+    pub fn forget(&self, request: u64) {
+        self.waiting.borrow_mut().remove(&request);
     }
 
     /// Asks `peer` and waits for its answer (None if the peer is gone).

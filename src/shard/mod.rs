@@ -11,7 +11,7 @@ pub mod watch;
 pub use accept::serve_listener;
 
 use crate::{
-    bus::{Answer, Bus, Notice, Query},
+    bus::{Answer, Bus, Notice, Query, ShardMsg},
     config::{AppConfig, Config},
     conn::{identity::Identities, queue::Frame, ConnEntry, ConnKey, SocketId},
     error::CloseCode,
@@ -62,9 +62,9 @@ pub struct Shard {
     next_socket: Cell<u64>,
     started: Instant,
     pub shutting_down: Cell<bool>,
-    /// Per peer: notices waiting for room in its ring, sent in order by one task (`None`: the
-    /// ring had room for the last one, no task runs).
-    backlog: RefCell<Vec<Option<VecDeque<Notice>>>>,
+    /// Per peer: notices (and questions asked behind them) waiting for room in its ring, sent
+    /// in order by one task (`None`: the ring had room for the last one, no task runs).
+    backlog: RefCell<Vec<Option<VecDeque<ShardMsg>>>>,
 }
 
 /// Size of the shared read buffer.
@@ -77,7 +77,7 @@ impl Shard {
         hooks: Hooks,
         app_conns: Arc<[AtomicU64]>,
     ) -> Rc<Shard> {
-        let backlog = RefCell::new(vec![None; bus.nr_shards()]);
+        let backlog = RefCell::new((0..bus.nr_shards()).map(|_| None).collect());
         Rc::new(Shard {
             config,
             bus,
@@ -257,10 +257,10 @@ impl Shard {
         let mut backlog = self.backlog.borrow_mut();
         let Some(slot) = backlog.get_mut(peer) else { return };
         if let Some(waiting) = slot {
-            return waiting.push_back(notice);
+            return waiting.push_back(ShardMsg::Tell(notice));
         }
         let Err(notice) = self.bus.try_tell(peer, notice) else { return };
-        *slot = Some(VecDeque::from([notice]));
+        *slot = Some(VecDeque::from([ShardMsg::Tell(notice)]));
         drop(backlog);
         let shard = self.clone();
         glommio::spawn_local(async move {
@@ -273,19 +273,42 @@ impl Shard {
                     }
                     next
                 };
-                let Some(notice) = next else { break };
-                shard.bus.send_to(peer, crate::bus::ShardMsg::Tell(notice)).await;
+                let Some(msg) = next else { break };
+                let asked = match &msg {
+                    ShardMsg::Ask { request, .. } => Some(*request),
+                    _ => None,
+                };
+                if !shard.bus.send_to(peer, msg).await {
+                    // The peer is gone: a question behind the notices gets no answer (None).
+                    asked.into_iter().for_each(|request| shard.bus.forget(request));
+                }
             }
         })
         .detach();
     }
 
-    /// Asks `peer` (answered at once when that is this shard).
+    /// Asks `peer` (answered at once when that is this shard). A question to a peer with
+    /// notices waiting goes behind them, so a join never overtakes the leave before it.
     pub async fn ask(self: &Rc<Self>, peer: usize, query: Query) -> Option<Answer> {
         if peer == self.id() {
             return Some(home::answer(self, query).await);
         }
-        self.bus.ask(peer, query).await
+        let waiting = matches!(self.backlog.borrow().get(peer), Some(Some(_)));
+        if !waiting {
+            return self.bus.ask(peer, query).await;
+        }
+        let (request, rx) = self.bus.register();
+        let asked = ShardMsg::Ask { from: self.id(), request, query };
+        match self.backlog.borrow_mut().get_mut(peer) {
+            Some(Some(backlog)) => backlog.push_back(asked),
+            _ => {
+                self.bus.forget(request);
+                return None;
+            }
+        }
+        let answer = rx.recv().await;
+        self.bus.forget(request);
+        answer
     }
 
     /// Asks every shard, this one included.
