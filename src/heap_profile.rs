@@ -9,8 +9,9 @@ use std::{
     cell::Cell,
 };
 
-/// Size classes of 8 bytes up to 4 KiB, then one class for everything larger.
-const CLASSES: usize = 513;
+/// Size classes of 8 bytes up to 4 KiB (class i holds sizes 8i-7..=8i), then one class for
+/// everything larger.
+const CLASSES: usize = 514;
 
 thread_local! {
     static COUNTS: [Cell<i64>; CLASSES] = const { [const { Cell::new(0) }; CLASSES] };
@@ -29,11 +30,18 @@ fn note(size: usize, delta: i64) {
 /// mimalloc, counting what this thread allocates and frees.
 pub struct Counting;
 
+/// Counts an allocation that succeeded.
+fn counted(ptr: *mut u8, size: usize) -> *mut u8 {
+    if !ptr.is_null() {
+        note(size, 1);
+    }
+    ptr
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size(), 1);
         // SAFETY: forwarded unchanged to mimalloc, whose contract is GlobalAlloc's.
-        unsafe { MiMalloc.alloc(layout) }
+        counted(unsafe { MiMalloc.alloc(layout) }, layout.size())
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -43,21 +51,25 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size(), 1);
         // SAFETY: as `alloc`.
-        unsafe { MiMalloc.alloc_zeroed(layout) }
+        counted(unsafe { MiMalloc.alloc_zeroed(layout) }, layout.size())
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(layout.size(), -1);
-        note(new_size, 1);
         // SAFETY: `ptr` came from this allocator with `layout`; the caller upholds the rest.
-        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+        let moved = unsafe { MiMalloc.realloc(ptr, layout, new_size) };
+        if !moved.is_null() {
+            // On failure the old block stays allocated, and counted.
+            note(layout.size(), -1);
+            note(new_size, 1);
+        }
+        moved
     }
 }
 
 /// This thread's live heap: total requested bytes, then `size count` per size class (sizes
-/// rounded up to 8; the last class holds everything over 4 KiB).
+/// rounded up to 8; the last class holds everything over 4 KiB). Per thread: a block freed on
+/// another thread is counted there, and the report's own buffer is live while it is built.
 pub fn report() -> String {
     let mut out = format!("live_bytes {}\n", BYTES.with(Cell::get));
     COUNTS.with(|counts| {

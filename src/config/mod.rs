@@ -288,6 +288,15 @@ impl Config {
                 return Err(invalid(key, "must be greater than 0"));
             }
         }
+        // Queue and message sizes are counted in 32 bits per connection.
+        for (key, value) in [
+            ("max_message_bytes", self.max_message_bytes),
+            ("outbound_queue_bytes", self.outbound_queue_bytes),
+        ] {
+            if value > 1 << 30 {
+                return Err(invalid(key, "at most 1073741824 (1 GiB)"));
+            }
+        }
         if self.io_memory < 64 * 1024 {
             return Err(invalid("io_memory", "at least 65536 (glommio's minimum)"));
         }
@@ -377,6 +386,18 @@ mod tests {
         assert_eq!(c.apps[0].id, "app-id");
         assert_eq!(c.apps[0].key, "app-key");
         assert_eq!(c.apps[0].secret, "app-secret");
+    }
+
+    #[test]
+    fn sizes_counted_in_32_bits_are_capped() {
+        let c = Config { outbound_queue_bytes: 5 << 30, ..Config::default() };
+        let e = c.check().expect_err("too big").to_string();
+        assert!(e.contains("outbound_queue_bytes"), "{e}");
+        let c = Config { max_message_bytes: (1 << 30) + 1, ..Config::default() };
+        assert!(c.check().expect_err("too big").to_string().contains("max_message_bytes"));
+        Config { outbound_queue_bytes: 1 << 30, ..Config::default() }
+            .check()
+            .expect("1 GiB is fine");
     }
 
     #[test]

@@ -69,6 +69,12 @@ pub fn decode<'a>(
         return Err(FrameError::Reserved);
     }
     let mask = header.mask.ok_or(FrameError::Unmasked)?;
+    if let OpCode::Control(_) = header.opcode {
+        // Refused from the header: a control frame is never buffered past 125 bytes.
+        if !header.is_final || len > 125 {
+            return Err(FrameError::BadControl);
+        }
+    }
     if len > max_message as u64 {
         return Err(FrameError::TooBig);
     }
@@ -277,6 +283,9 @@ mod tests {
         assert_eq!(decode(&mut bad_utf8, &mut r, 1024), Err(FrameError::NotUtf8));
         let mut long_ping = masked(0x89, &[0u8; 126]);
         assert_eq!(decode(&mut long_ping, &mut r, 1024), Err(FrameError::BadControl));
+        // Refused from its header alone, before the 1,000 bytes it announces arrive.
+        let mut long_close_head = masked(0x88, &[0u8; 1000])[..8].to_vec();
+        assert_eq!(decode(&mut long_close_head, &mut r, 4096), Err(FrameError::BadControl));
         let mut open = masked(0x01, b"a");
         decode(&mut open, &mut r, 1024).expect("opens");
         let mut interleaved = masked(0x81, b"b");
