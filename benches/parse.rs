@@ -15,27 +15,11 @@ const SUBSCRIBE: &str = r#"{"event":"pusher:subscribe","data":{"channel":"privat
 const CLIENT_EVENT: &str = r#"{"event":"client-typing","channel":"private-chat-42","data":{"user":"alice","typing":true}}"#;
 const TRIGGER: &str = r#"{"name":"order-update","data":"{\"id\":1234,\"status\":\"shipped\",\"eta\":\"2024-05-01T10:00:00Z\"}","channels":["private-orders","orders-eu"],"socket_id":"123.456"}"#;
 
-/// A masked client text frame (what a browser sends), mask `[0x37, 0xfa, 0x21, 0x3d]`.
-fn masked_text(payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
-    let mut out = vec![0x81];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
-    out
-}
-
 /// `frame::decode` of one complete masked text frame holding a `pusher:subscribe`: header parse
 /// (tungstenite), limit checks, in-place unmasking and the UTF-8 check. Paid for every client
 /// message; the input is reset outside the timed region because decoding unmasks in place.
 fn decode_masked_text(c: &mut Criterion) {
-    let wire = masked_text(SUBSCRIBE.as_bytes());
+    let wire = frame::client_frame(0x81, SUBSCRIBE.as_bytes());
     let mut group = c.benchmark_group("parse/ws_decode");
     group.throughput(Throughput::Bytes(wire.len() as u64));
     group.bench_function("masked_text_subscribe", |b| {

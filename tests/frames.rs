@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Client, Server};
+use pushgate::ws::frame::client_frame;
 use serde_json::Value;
 use std::{
     io::{Read, Write},
@@ -18,18 +19,7 @@ const PING: u8 = 0x9;
 
 /// One client frame, masked as RFC 6455 requires.
 fn masked(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x1b, 0x2c, 0x3d, 0x4e];
-    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
+    client_frame(if fin { 0x80 } else { 0 } | opcode, payload)
 }
 
 fn subscribe(channel: &str) -> Vec<u8> {

@@ -176,6 +176,29 @@ pub fn encode(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A client frame as a browser sends it: `first` is the first header byte (FIN bit and opcode),
+/// the payload masked with a fixed key. The server never sends one; tests, benches and fuzz
+/// seeds use it to speak as a client.
+pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    out.push(first);
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+    out
+}
+
 /// A server text frame.
 pub fn text(payload: &[u8]) -> Vec<u8> {
     encode(OpCode::Data(Data::Text), payload)
@@ -198,24 +221,9 @@ pub fn pong(payload: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [1u8, 2, 3, 4];
-        let mut out = vec![first];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
-        out
-    }
-
     #[test]
     fn decodes_a_masked_text_frame() {
-        let mut bytes = masked(0x81, b"{\"event\":\"pusher:ping\"}");
+        let mut bytes = client_frame(0x81, b"{\"event\":\"pusher:ping\"}");
         let total = bytes.len();
         let mut r = Reassembly::default();
         let (used, msg) = decode(&mut bytes, &mut r, 1024).expect("valid").expect("complete");
@@ -225,7 +233,7 @@ mod tests {
 
     #[test]
     fn needs_more_bytes_without_consuming() {
-        let bytes = masked(0x81, b"hello");
+        let bytes = client_frame(0x81, b"hello");
         let mut r = Reassembly::default();
         for cut in 0..bytes.len() {
             let mut part = bytes[..cut].to_vec();
@@ -238,13 +246,13 @@ mod tests {
         let mut r = Reassembly::default();
         let mut unmasked = vec![0x81, 0x02, b'h', b'i'];
         assert_eq!(decode(&mut unmasked, &mut r, 1024), Err(FrameError::Unmasked));
-        let mut rsv = masked(0xC1, b"hi");
+        let mut rsv = client_frame(0xC1, b"hi");
         assert_eq!(decode(&mut rsv, &mut r, 1024), Err(FrameError::Reserved));
     }
 
     #[test]
     fn refuses_oversized_before_reading_payload() {
-        let mut bytes = masked(0x81, &[b'a'; 200]);
+        let mut bytes = client_frame(0x81, &[b'a'; 200]);
         bytes.truncate(10); // the payload has not arrived: the header alone is enough to refuse
         let mut r = Reassembly::default();
         assert_eq!(decode(&mut bytes, &mut r, 100), Err(FrameError::TooBig));
@@ -253,12 +261,12 @@ mod tests {
     #[test]
     fn reassembles_fragments_and_answers_pings_between_them() {
         let mut r = Reassembly::default();
-        let mut first = masked(0x01, b"hel");
+        let mut first = client_frame(0x01, b"hel");
         assert_eq!(decode(&mut first, &mut r, 1024).expect("ok").expect("frame").1, None);
-        let mut ping = masked(0x89, b"p");
+        let mut ping = client_frame(0x89, b"p");
         let got = decode(&mut ping, &mut r, 1024).expect("ok").expect("frame").1;
         assert_eq!(got, Some(Message::Ping(b"p")));
-        let mut last = masked(0x80, b"lo");
+        let mut last = client_frame(0x80, b"lo");
         let got = decode(&mut last, &mut r, 1024).expect("ok").expect("frame").1;
         assert_eq!(got, Some(Message::Text(&mut b"hello".to_vec()[..])));
         r.release();
@@ -268,34 +276,34 @@ mod tests {
     #[test]
     fn fragment_total_is_limited() {
         let mut r = Reassembly::default();
-        let mut first = masked(0x01, &[b'a'; 60]);
+        let mut first = client_frame(0x01, &[b'a'; 60]);
         decode(&mut first, &mut r, 100).expect("first fits");
-        let mut second = masked(0x80, &[b'a'; 60]);
+        let mut second = client_frame(0x80, &[b'a'; 60]);
         assert_eq!(decode(&mut second, &mut r, 100), Err(FrameError::TooBig));
     }
 
     #[test]
     fn protocol_violations() {
         let mut r = Reassembly::default();
-        let mut stray = masked(0x80, b"x");
+        let mut stray = client_frame(0x80, b"x");
         assert_eq!(decode(&mut stray, &mut r, 1024), Err(FrameError::StrayContinuation));
-        let mut bad_utf8 = masked(0x81, &[0xff, 0xfe]);
+        let mut bad_utf8 = client_frame(0x81, &[0xff, 0xfe]);
         assert_eq!(decode(&mut bad_utf8, &mut r, 1024), Err(FrameError::NotUtf8));
-        let mut long_ping = masked(0x89, &[0u8; 126]);
+        let mut long_ping = client_frame(0x89, &[0u8; 126]);
         assert_eq!(decode(&mut long_ping, &mut r, 1024), Err(FrameError::BadControl));
         // Refused from its header alone, before the 1,000 bytes it announces arrive.
-        let mut long_close_head = masked(0x88, &[0u8; 1000])[..8].to_vec();
+        let mut long_close_head = client_frame(0x88, &[0u8; 1000])[..8].to_vec();
         assert_eq!(decode(&mut long_close_head, &mut r, 4096), Err(FrameError::BadControl));
-        let mut open = masked(0x01, b"a");
+        let mut open = client_frame(0x01, b"a");
         decode(&mut open, &mut r, 1024).expect("opens");
-        let mut interleaved = masked(0x81, b"b");
+        let mut interleaved = client_frame(0x81, b"b");
         assert_eq!(decode(&mut interleaved, &mut r, 1024), Err(FrameError::InterleavedMessage));
     }
 
     #[test]
     fn close_frames_carry_their_code() {
         let mut r = Reassembly::default();
-        let mut close_frame = masked(0x88, &[0x03, 0xE8]);
+        let mut close_frame = client_frame(0x88, &[0x03, 0xE8]);
         let got = decode(&mut close_frame, &mut r, 1024).expect("ok").expect("frame").1;
         assert_eq!(got, Some(Message::Close(Some(1000))));
     }
