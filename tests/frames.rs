@@ -127,3 +127,31 @@ fn a_frame_that_starts_in_the_upgrade_packet_is_read_whole() {
     assert_eq!(reply["event"], "pusher_internal:subscription_succeeded", "{reply}");
     assert_eq!(reply["channel"], "early");
 }
+
+fn padded_ping(pad: usize) -> Vec<u8> {
+    format!(r#"{{"event":"pusher:ping","data":{{"pad":"{}"}}}}"#, "x".repeat(pad)).into_bytes()
+}
+
+#[test]
+fn a_message_larger_than_a_read_is_reassembled_and_one_over_the_limit_closes_1009() {
+    let server = Server::start("max_message_bytes = 300000\n", 1);
+    let mut client = server.client();
+    // 200 KB: several reads of the shard's 64 KiB buffer, in two fragments.
+    let message = padded_ping(200_000);
+    let (first, rest) = message.split_at(90_000);
+    let stream = raw(&mut client);
+    stream.write_all(&masked(TEXT, false, first)).expect("write");
+    stream.write_all(&masked(CONTINUATION, true, rest)).expect("write");
+    assert_eq!(client.recv()["event"], "pusher:pong");
+    // Over the limit, in fragments that are each under it: closed with 1009, as RFC 6455 says.
+    let big = padded_ping(350_000);
+    let (first, rest) = big.split_at(200_000);
+    let stream = raw(&mut client);
+    stream.write_all(&masked(TEXT, false, first)).expect("write");
+    // The server may close before reading it all; a failed write is fine.
+    let _ = stream.write_all(&masked(CONTINUATION, true, rest));
+    assert_eq!(client.close_code(), Some(1009));
+    // Other clients are untouched.
+    let mut other = server.client();
+    other.sync();
+}
