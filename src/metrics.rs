@@ -28,6 +28,8 @@ pub struct Stats {
     pub topics: u64,
     /// Hook events dropped because the ring to the hook shard was full.
     pub hook_events_dropped: u64,
+    /// Notices and questions waiting for room in a ring to another shard (a gauge).
+    pub ring_backlog: u64,
 }
 
 impl AddAssign for Stats {
@@ -43,6 +45,7 @@ impl AddAssign for Stats {
         self.events_published += o.events_published;
         self.topics += o.topics;
         self.hook_events_dropped += o.hook_events_dropped;
+        self.ring_backlog += o.ring_backlog;
     }
 }
 
@@ -58,7 +61,7 @@ impl Sum for Stats {
 impl Stats {
     /// The Prometheus text exposition of these counters.
     pub fn render(&self, shards: usize) -> String {
-        let rows: [(&str, &str, &str, u64); 12] = [
+        let rows: [(&str, &str, &str, u64); 13] = [
             ("shards", "gauge", "connection shards", shards as u64),
             ("connections", "gauge", "open WebSocket connections", self.connections),
             ("connections_total", "counter", "connections accepted", self.connections_total),
@@ -86,6 +89,12 @@ impl Stats {
                 "hook events dropped on a full ring",
                 self.hook_events_dropped,
             ),
+            (
+                "ring_backlog",
+                "gauge",
+                "notices waiting for room in a ring to another shard",
+                self.ring_backlog,
+            ),
         ];
         let mut out = String::new();
         for (name, kind, help, value) in rows {
@@ -103,12 +112,13 @@ mod tests {
     #[test]
     fn sums_and_renders() {
         let a = Stats { connections: 2, slow_consumers_closed: 1, ..Stats::default() };
-        let b = Stats { connections: 3, frames_out: 9, ..Stats::default() };
+        let b = Stats { connections: 3, frames_out: 9, ring_backlog: 4, ..Stats::default() };
         let total: Stats = [a, b].into_iter().sum();
         assert_eq!(total.connections, 5);
         assert_eq!(total.frames_out, 9);
         let text = total.render(2);
         assert!(text.contains("pushgate_connections 5\n"));
+        assert!(text.contains("pushgate_ring_backlog 4\n"));
         assert!(text.contains("pushgate_slow_consumers_closed_total 1\n"));
         assert!(text.contains("pushgate_shards 2\n"));
     }

@@ -325,6 +325,7 @@ impl Shard {
             connections: state.conns.len() as u64,
             topics: state.topics.len() as u64,
             hook_events_dropped: self.hooks.dropped.get(),
+            ring_backlog: self.backlog.borrow().iter().flatten().map(|q| q.len() as u64).sum(),
             ..state.stats
         }
     }
