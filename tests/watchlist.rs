@@ -221,6 +221,9 @@ fn a_quick_return_and_signing_in_again_as_oneself_tell_watchers_nothing() {
     // hear nothing.
     again.sign_in(&user("a", &["w"]));
     settle(&mut again, &statuses(&[("w", "online")]));
+    // Again, adding v: only v's status comes; w, already watched, is not told twice.
+    again.sign_in(&user("a", &["w", "v"]));
+    assert_eq!(recv_events(&mut again), one_event("offline", "v"));
     std::thread::sleep(std::time::Duration::from_millis(600));
     w.subscribe("control");
     common::assert_quiet(&server, &mut w, "control");
