@@ -4,11 +4,13 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use pushgate::{
-    conn::{queue::Frame, ConnEntry, ConnKey, SocketId},
     dialect::pusher::outbound,
+    engine::{
+        conn::{queue::Frame, Close, ConnEntry, ConnKey},
+        shard::enqueue,
+        topics::TopicIndex,
+    },
     metrics::Stats,
-    shard::enqueue,
-    topic::TopicIndex,
     ws::frame,
 };
 use slab::Slab;
@@ -34,13 +36,13 @@ fn shard_with(n: usize) -> (Slab<ConnEntry>, TopicIndex) {
     for _ in 0..n {
         let entry = conns.vacant_entry();
         let key = ConnKey::new(entry.key(), 1);
-        entry.insert(ConnEntry::new(1, 0, SocketId { high: 1, low: key.index() as u64 }, 0));
+        entry.insert(ConnEntry::new(1, 0, 0, 0));
         index.subscribe(&mut conns, key, "prices");
     }
     (conns, index)
 }
 
-/// Shared frames: look up the topic, then `shard::enqueue(conn, frame.clone(), limit, stats)` for
+/// Shared frames: look up the topic, then `shard::enqueue(conn, frame.clone(), ..)` for
 /// each of 10,000 subscribers, all holding one `Frame` (an `Rc` increment each, plus the first
 /// push into an idle connection's empty queue). Queues are drained outside the timed region,
 /// so every iteration starts from idle connections, as between publications in production.
@@ -48,6 +50,7 @@ fn shard_with(n: usize) -> (Slab<ConnEntry>, TopicIndex) {
 fn shared(c: &mut Criterion) {
     let (mut conns, topics) = shard_with(SUBSCRIBERS);
     let mut stats = Stats::default();
+    let over = Close::fixed(4100, "Over capacity");
     let mut group = c.benchmark_group("fanout_10k");
     group.throughput(Throughput::Elements(SUBSCRIBERS as u64));
     for size in [64usize, 1024] {
@@ -62,7 +65,7 @@ fn shared(c: &mut Criterion) {
                     let topic = topics.get(0, black_box("prices")).expect("topic exists");
                     for &key in &topic.subscribers {
                         let conn = conns.get_mut(key.index()).expect("live connection");
-                        enqueue(conn, frame.clone(), LIMIT, &mut stats);
+                        enqueue(conn, frame.clone(), LIMIT, &mut stats, &over);
                     }
                     total += start.elapsed();
                     for (_, conn) in conns.iter_mut() {

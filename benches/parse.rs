@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use pushgate::{
     config::AppConfig,
     dialect::pusher::inbound,
-    http::events::parse_event,
+    dialect::pusher::rest::events::parse_event,
     ws::frame::{self, Reassembly},
 };
 use std::hint::black_box;

@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use glommio::{channels::shared_channel, LocalExecutorBuilder, Placement};
-use pushgate::bus::{PubItem, Publication};
+use pushgate::engine::bus::{PubItem, Publication};
 use std::{
     sync::{Arc, Barrier},
     thread,
@@ -21,11 +21,12 @@ const IO_MEMORY: usize = 256 * 1024;
 
 fn publication() -> Arc<Publication> {
     let item = PubItem {
-        channel: "prices".into(),
+        topic: "prices".into(),
         frame: bytes::Bytes::from_static(b"\x81\x2a{\"event\":\"update\",\"channel\":\"prices\"}"),
         exclude: None,
+        report: false,
     };
-    Arc::new(Publication { app: 0, items: vec![item] })
+    Arc::new(Publication { ns: 0, items: vec![item] })
 }
 
 /// Sends `count` clones of one `Arc<Publication>` from one executor to another over a glommio

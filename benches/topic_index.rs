@@ -4,9 +4,9 @@
 //! and very many private one-subscriber channels.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use pushgate::{
-    conn::{ConnEntry, ConnKey, SocketId},
-    topic::TopicIndex,
+use pushgate::engine::{
+    conn::{ConnEntry, ConnKey},
+    topics::TopicIndex,
 };
 use slab::Slab;
 use std::hint::black_box;
@@ -21,7 +21,7 @@ fn shard_with(n: usize) -> (Slab<ConnEntry>, TopicIndex, Vec<ConnKey>) {
         .map(|_| {
             let entry = conns.vacant_entry();
             let key = ConnKey::new(entry.key(), 1);
-            entry.insert(ConnEntry::new(1, 0, SocketId { high: 1, low: key.index() as u64 }, 0));
+            entry.insert(ConnEntry::new(1, 0, 0, 0));
             key
         })
         .collect();
@@ -75,7 +75,7 @@ fn subscribe_unsubscribe_new(c: &mut Criterion) {
         let (mut conns, mut index, _keys) = shard_with(n);
         let entry = conns.vacant_entry();
         let extra = ConnKey::new(entry.key(), 1);
-        entry.insert(ConnEntry::new(1, 0, SocketId { high: 1, low: extra.index() as u64 }, 0));
+        entry.insert(ConnEntry::new(1, 0, 0, 0));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 let joined = index.subscribe(&mut conns, extra, black_box("channel"));

@@ -4,33 +4,32 @@
 //!
 //! - [`config`]: one typed `Config`; embedded defaults, TOML file, environment; checked at start;
 //!   `config::hooks` for webhooks and event hooks.
-//! - [`error`]: the close-code catalog and what each code asks a client to do.
-//! - [`runtime`]: resolve the address, build the ring mesh, start the shards, shut down.
-//! - [`shard`]: a shard owns its connection slab, topic index and ring ends; accept loop.
-//! - [`conn`]: a connection's slab entry, bounded outbound queue, and the task driving its socket.
+//! - [`runtime`]: resolve the address, build the ring mesh, start the shards and the hook shard,
+//!   shut down; [`shutdown`] is the stop signal it hands to each.
+//! - [`mount`]: the dialects this server runs, their tags and namespaces, and the router.
+//! - [`engine`]: shards, the connection slab and driver, bounded queues, the topic index by
+//!   namespace, encode-once fan-out, home shards, the ring mesh, the sweep; knows no protocol.
+//! - [`edge`]: the accept loop, the router (path -> dialect or REST routes), the HTTP server.
+//! - [`dialect`]: the protocols at the edge (Pusher), each behind the engine's `Dialect` seam.
+//! - [`rest`]: the REST vocabulary shared by the HTTP server and the dialects' routes.
 //! - [`ws`]: WebSocket handshake and frames over tungstenite; no runtime, no I/O.
-//! - [`dialect`]: protocols at the edge (Pusher): frames <-> engine operations, no I/O.
-//! - [`topic`]: the local topic index, the home-shard state (presence, cache, counts), MQTT filters.
-//! - [`bus`]: the cross-shard message enum and the mesh of SPSC rings.
-//! - [`fanout`]: encode once, enqueue the same bytes to every subscriber on every shard.
-//! - [`http`]: the REST API (hyper) on the client port, with request signing.
 //! - [`hook`]: the hook shard: Pusher webhooks and EMQX-style event hooks, delivered over HTTP
 //!   with queues, batching and retries, never blocking a connection shard.
+//! - [`crypto`]: HMAC signatures and constant-time comparison.
 //! - [`metrics`]: per-shard counters merged on scrape.
 //! - `heap_profile` (feature `heap-profile` only): a counting allocator for memory work.
 
-pub mod bus;
 pub mod config;
-pub mod conn;
+pub mod crypto;
 pub mod dialect;
-pub mod error;
-pub mod fanout;
+pub mod edge;
+pub mod engine;
 #[cfg(feature = "heap-profile")]
 pub mod heap_profile;
 pub mod hook;
-pub mod http;
 pub mod metrics;
+pub mod mount;
+pub mod rest;
 pub mod runtime;
-pub mod shard;
-pub mod topic;
+pub mod shutdown;
 pub mod ws;

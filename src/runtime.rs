@@ -1,22 +1,27 @@
-//! Start and stop: resolve the listen address, build the ring mesh, start one glommio executor
-//! per shard (pinned or not), and shut down on request with a bounded grace period.
+//! Start and stop: resolve the listen address, build the ring mesh and the mounted dialects,
+//! start one glommio executor per shard (pinned or not) and the hook shard, and shut down on
+//! request with a bounded grace period.
 
-use crate::{bus::Mesh, config::Config, hook, hook::event::HookMesh, shard};
+use crate::{
+    config::Config,
+    edge::accept::serve_listener,
+    engine::{self, bus::Bus, bus::Mesh, conn::sys, shard::Shard},
+    hook::{self, board::Board, event::HookMesh, event::Hooks},
+    mount::Mounts,
+    shutdown::Shutdown,
+};
 use anyhow::{anyhow, Context};
-use crossbeam_channel::{bounded, Receiver};
-use glommio::{channels::channel_mesh::MeshBuilder, LocalExecutorBuilder, Placement};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use glommio::{
+    channels::channel_mesh::{MeshBuilder, Role},
+    LocalExecutorBuilder, Placement,
+};
 use std::{
     net::{SocketAddr, TcpListener as StdListener},
-    sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc,
-    },
+    rc::Rc,
+    sync::Arc,
     time::Duration,
 };
-
-/// Set once to stop every shard. Read by each shard's shutdown watcher every 100 ms, never on
-/// the message path.
-static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
 /// A started server.
 pub struct Running {
@@ -24,15 +29,21 @@ pub struct Running {
     pub shards: usize,
     exited: Receiver<usize>,
     grace: Duration,
+    shutdown: Shutdown,
 }
 
-/// Asks every shard to stop.
-pub fn request_shutdown() {
-    SHUTDOWN.store(true, Ordering::Relaxed);
-}
-
-pub(crate) fn shutdown_requested() -> bool {
-    SHUTDOWN.load(Ordering::Relaxed)
+/// What a shard is started with.
+struct Setup {
+    config: Arc<Config>,
+    mesh: Mesh,
+    /// The rings to the hook shard, when any hook is configured.
+    hook_mesh: Option<HookMesh>,
+    mounts: Arc<Mounts>,
+    /// The hook shard's counters, for `/metrics`.
+    board: Arc<Board>,
+    addr: SocketAddr,
+    ready: Sender<Result<usize, String>>,
+    shutdown: Shutdown,
 }
 
 /// Starts the shards and returns once every one is listening.
@@ -45,20 +56,22 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(Config { port: addr.port(), shards: nr, ..config });
     let mesh: Mesh = MeshBuilder::full(nr, config.ring_capacity);
     let hook_mesh = config.has_hooks().then(|| HookMesh::partial(nr + 1, config.ring_capacity));
-    let board = Arc::new(hook::board::Board::default());
-    let app_conns: Arc<[AtomicU64]> = config.apps.iter().map(|_| AtomicU64::new(0)).collect();
+    let board = Arc::new(Board::default());
+    let mounts = Arc::new(Mounts::new(&config));
+    let shutdown = Shutdown::default();
     let (ready_tx, ready_rx) = bounded::<Result<usize, String>>(nr + 1);
     let (exit_tx, exit_rx) = bounded::<usize>(nr);
     for id in 0..nr {
         let placement = if config.pin { Placement::Fixed(id) } else { Placement::Unbound };
-        let setup = shard::Setup {
+        let setup = Setup {
             config: config.clone(),
             mesh: mesh.clone(),
             hook_mesh: hook_mesh.clone(),
-            app_conns: app_conns.clone(),
+            mounts: mounts.clone(),
             board: board.clone(),
             addr,
             ready: ready_tx.clone(),
+            shutdown: shutdown.clone(),
         };
         let exited = exit_tx.clone();
         LocalExecutorBuilder::new(placement)
@@ -66,7 +79,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
             .io_memory(config.io_memory)
             .ring_depth(config.ring_depth)
             .spawn(move || async move {
-                shard::run(setup).await;
+                run_shard(setup).await;
                 let _ = exited.send(id);
             })
             .map_err(|e| anyhow!("cannot start shard {id} (io_uring, locked memory?): {e}"))?;
@@ -74,10 +87,11 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
     let expected = nr + usize::from(hook_mesh.is_some());
     if let Some(mesh) = hook_mesh {
         let (config, ready, board) = (config.clone(), ready_tx.clone(), board.clone());
+        let stop = shutdown.clone();
         LocalExecutorBuilder::new(Placement::Unbound)
             .name("hooks")
             .io_memory(config.io_memory)
-            .spawn(move || async move { hook::shard::run(config, mesh, board, ready).await })
+            .spawn(move || async move { hook::shard::run(config, mesh, board, ready, stop).await })
             .map_err(|e| anyhow!("cannot start the hook shard: {e}"))?;
     }
     for _ in 0..expected {
@@ -88,7 +102,45 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    Ok(Running { addr, shards: nr, exited: exit_rx, grace })
+    Ok(Running { addr, shards: nr, exited: exit_rx, grace, shutdown })
+}
+
+/// Runs a shard: listen, join the meshes, build its dialects, serve until shutdown, then close
+/// every client and wait (bounded) for them to go.
+async fn run_shard(setup: Setup) {
+    let Setup { config, mesh, hook_mesh, mounts, board, addr, ready, shutdown } = setup;
+    let listener = match sys::listen(addr, config.listen_backlog) {
+        Ok(listener) => listener,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot listen on {addr}: {e}")));
+            return;
+        }
+    };
+    let Ok((bus, receivers)) = Bus::join(mesh).await else {
+        let _ = ready.send(Err("shard could not join the ring mesh".into()));
+        return;
+    };
+    let hook_senders = match hook_mesh {
+        Some(mesh) => match mesh.join(Role::Producer).await {
+            Ok((senders, _)) => Some(senders),
+            Err(e) => {
+                let _ = ready.send(Err(format!("shard could not reach the hook shard: {e}")));
+                return;
+            }
+        },
+        None => None,
+    };
+    let hooks = Hooks::new(&config, hook_senders, board);
+    let mounted = mounts.for_shard(&config);
+    let shard = Shard::new(config, bus, hooks, mounted.dialects, mounted.ns_tags);
+    engine::start(&shard, receivers);
+    let router = Rc::new(mounted.router);
+    let accept = glommio::spawn_local(serve_listener(shard.clone(), router, listener));
+    let _ = ready.send(Ok(shard.id()));
+    shutdown.wait().await;
+    shard.shutting_down.set(true);
+    drop(accept);
+    engine::drain(&shard).await;
 }
 
 /// The address to listen on; port 0 is resolved once so every shard shares one port.
@@ -104,6 +156,11 @@ fn resolve(config: &Config) -> anyhow::Result<SocketAddr> {
 }
 
 impl Running {
+    /// Asks every shard to stop (as a signal does).
+    pub fn request_shutdown(&self) {
+        self.shutdown.request();
+    }
+
     /// Blocks until a shard exits (an error: returns false) or `signal` fires; then shuts down
     /// within the grace period (returns true).
     pub fn wait(self, signal: Receiver<()>) -> bool {
@@ -114,8 +171,8 @@ impl Running {
                 return false;
             }
         }
-        tracing::info!("shutting down: closing clients with 4200");
-        request_shutdown();
+        tracing::info!("shutting down: closing clients");
+        self.shutdown.request();
         let deadline = self.grace + Duration::from_secs(3);
         for _ in 0..self.shards {
             if self.exited.recv_timeout(deadline).is_err() {

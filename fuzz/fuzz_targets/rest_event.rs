@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushgate::{config::AppConfig, http::events::parse_event};
+use pushgate::{config::AppConfig, dialect::pusher::rest::events::parse_event};
 use simd_json::prelude::*;
 
 fuzz_target!(|data: &[u8]| {

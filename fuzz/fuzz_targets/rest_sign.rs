@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushgate::{config::AppConfig, http::sign::verify};
+use pushgate::{config::AppConfig, dialect::pusher::rest::sign::verify};
 
 const NOW: i64 = 1_353_088_179;
 

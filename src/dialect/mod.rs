@@ -1,4 +1,5 @@
-//! Dialects turn a protocol's frames into engine operations and publications into frames.
-//! They do no I/O and are tested with byte vectors.
+//! Dialects: each protocol at the edge turns its frames into engine operations and publications
+//! into its frames, behind the engine's `Dialect` seam, with its own side tables, cross-shard
+//! messages, close codes and REST routes.
 
 pub mod pusher;

@@ -2,6 +2,7 @@
 //! the hook rings and routes them to their endpoints (each with its own queue, batching and
 //! retries), so no connection shard ever waits on an HTTP call.
 
+use super::mqtt;
 use super::{
     board::{Board, EndpointReport},
     client::{ClientConfig, HttpClient},
@@ -15,8 +16,8 @@ use crate::{
         hooks::{HooksConfig, PayloadEncoding, WebhookConfig},
         AppConfig, Config,
     },
-    http::sign::hmac_hex,
-    topic::mqtt,
+    crypto::hmac_hex,
+    shutdown::Shutdown,
 };
 use bytes::Bytes;
 use glommio::channels::channel_mesh::Role;
@@ -58,6 +59,7 @@ pub async fn run(
     mesh: HookMesh,
     board: Arc<Board>,
     ready: crossbeam_channel::Sender<Result<usize, String>>,
+    shutdown: Shutdown,
 ) {
     let router = match Router::new(&config) {
         Ok(router) => Rc::new(router),
@@ -84,7 +86,7 @@ pub async fn run(
     }
     let _ = ready.send(Ok(usize::MAX));
     let mut ticks = 0u32;
-    while !crate::runtime::shutdown_requested() {
+    while !shutdown.requested() {
         glommio::timer::sleep(Duration::from_millis(100)).await;
         ticks += 1;
         if ticks.is_multiple_of(10) {

@@ -18,13 +18,37 @@ pub enum Opening {
     Http,
 }
 
-/// A WebSocket upgrade request, with the parts the dialects route on.
+/// A WebSocket upgrade request, with the parts the dialects route and admit on.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Upgrade {
     pub path: String,
     pub query: String,
     pub origin: Option<String>,
-    pub response: Vec<u8>,
+    /// Every header, names lowercased, in the order sent.
+    pub headers: Vec<(String, String)>,
+    /// The `Sec-WebSocket-Accept` value answering the client's key.
+    pub accept: String,
+}
+
+impl Upgrade {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The 101 answer, with `extra` headers (a negotiated extension or subprotocol).
+    pub fn response(&self, extra: &[(String, String)]) -> Vec<u8> {
+        let mut text = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n",
+            self.accept
+        );
+        for (name, value) in extra {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        text.into_bytes()
+    }
 }
 
 /// A head we cannot read at all.
@@ -70,16 +94,17 @@ pub fn read_opening(buf: &[u8]) -> Result<Option<(Opening, usize)>, HeadError> {
     };
     let target = req.path.unwrap_or("/");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
-        derive_accept_key(key.trim().as_bytes())
-    );
+    let headers = req
+        .headers
+        .iter()
+        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).trim().to_string()))
+        .collect();
     let upgrade = Upgrade {
         path: path.to_string(),
         query: query.to_string(),
         origin: header("origin").map(str::to_string),
-        response: response.into_bytes(),
+        headers,
+        accept: derive_accept_key(key.trim().as_bytes()),
     };
     Ok(Some((Opening::Upgrade(upgrade), len)))
 }
@@ -113,7 +138,8 @@ mod tests {
         let Opening::Upgrade(up) = opening else { panic!("not an upgrade: {opening:?}") };
         assert_eq!(up.path, "/prefix/app/app-key");
         assert_eq!(up.query, "protocol=7&client=js&flash=false");
-        let text = String::from_utf8(up.response).expect("ascii");
+        assert_eq!(up.header("host"), Some("x"));
+        let text = String::from_utf8(up.response(&[])).expect("ascii");
         // The accept value from RFC 6455 section 1.3.
         assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(text.starts_with("HTTP/1.1 101 "));

@@ -7,7 +7,7 @@
 
 use crate::{
     config::AppConfig,
-    http::sign::{hmac_hex, same},
+    crypto::{hmac_hex, same},
 };
 
 /// Why an `auth` value is refused.

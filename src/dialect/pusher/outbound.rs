@@ -110,6 +110,17 @@ pub fn client_event(event: &str, channel: &str, data_json: &str, user_id: Option
     out
 }
 
+/// The `data` of an encoded channel-event frame, read back for a hook's payload (only when a
+/// message.delivered rule asks for it).
+pub fn event_data(frame: &[u8]) -> Option<String> {
+    let start = frame.iter().position(|&b| b == b'{')?;
+    let value: serde_json::Value = serde_json::from_slice(&frame[start..]).ok()?;
+    match value.get("data")? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

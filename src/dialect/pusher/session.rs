@@ -5,20 +5,27 @@
 use super::{
     auth,
     channel::{self, ChannelKind},
+    close::CloseCode,
     inbound::{self, Request, Subscribe},
+    messages::{Question, Reply, Tell},
     outbound,
+    socket_id::SocketId,
+    watch, Pusher,
 };
 use crate::{
-    bus::{Answer, Notice, PubItem, Publication, Query},
-    conn::{queue::Frame, ConnKey, SocketId},
-    error::CloseCode,
-    fanout,
-    hook::event::{EmqxEvent, EmqxKind, PusherEvent},
-    shard::{watch, Shard},
+    engine::{
+        addr::ConnAddr,
+        bus::{PubItem, Publication},
+        conn::{queue::Frame, Close, ConnKey},
+        fanout,
+        seam::Gone,
+        shard::Shard,
+    },
+    hook::event::{now_ms, EmqxEvent, EmqxKind, PusherEvent},
     ws::frame::{self, Message},
 };
 use bytes::Bytes;
-use std::rc::Rc;
+use std::{rc::Rc, sync::atomic::Ordering};
 
 /// User ids a sign-in's `watchlist` may hold (Pusher's limit); more get a 4302 `pusher:error`
 /// after `signin_success`, and only the first 100 are watched.
@@ -34,31 +41,85 @@ fn watched_id(value: &serde_json::Value) -> Option<String> {
 }
 
 /// Queues `connection_established` for a new connection.
-pub fn open(shard: &Shard, key: ConnKey, socket_id: &str) {
-    let text = outbound::connection_established(socket_id, shard.config.activity_timeout);
+pub fn open(pusher: &Pusher, shard: &Shard, key: ConnKey) {
+    let socket_id = pusher.socket_id(shard, key).to_string();
+    let text = outbound::connection_established(&socket_id, shard.config.activity_timeout);
     reply(shard, key, &text);
 }
 
 /// Handles one complete client message. `Err` closes the connection with that code.
-pub fn on_message(shard: &Rc<Shard>, key: ConnKey, message: Message<'_>) -> Result<(), CloseCode> {
+pub fn on_message(
+    pusher: &Rc<Pusher>,
+    shard: &Rc<Shard>,
+    key: ConnKey,
+    message: Message<'_>,
+) -> Result<(), Close> {
     match message {
         Message::Text(text) => {
             shard.state.borrow_mut().stats.messages_in += 1;
-            on_text(shard, key, text);
+            on_text(pusher, shard, key, text);
         }
         Message::Binary(_) => {
             error(shard, key, "Binary frames are not supported; send JSON text frames");
         }
         Message::Ping(payload) => shard.send(key, Frame::new(frame::pong(payload))),
         Message::Pong => {}
-        Message::Close(_) => return Err(CloseCode::Normal),
+        Message::Close(_) => return Err(CloseCode::Normal.into()),
     }
     Ok(())
 }
 
-fn on_text(shard: &Rc<Shard>, key: ConnKey, text: &mut [u8]) {
-    let Some((app, socket)) = identity(shard, key) else { return };
-    let conn = Conn { shard, key, app, socket };
+/// A connection is going: its counts, hooks, sign-in and presence memberships are undone.
+pub fn on_close(pusher: &Rc<Pusher>, shard: &Rc<Shard>, key: ConnKey, gone: &Gone) {
+    let app = gone.ns;
+    pusher.shared.app_conns[usize::from(app)].fetch_sub(1, Ordering::Relaxed);
+    pusher.rates.borrow_mut().remove(&key);
+    if pusher.needs_counts(shard, app) {
+        let names = {
+            let state = shard.state.borrow();
+            state.conns.get(key.index()).map(|c| state.topics.names_of(c)).unwrap_or_default()
+        };
+        for name in names {
+            pusher.count_change(shard, app, &name, -1);
+        }
+    }
+    let identity = pusher.identities.borrow_mut().remove(app, key).unwrap_or_default();
+    let reason = gone.close.as_ref().map_or("tcp_closed", |c| CloseCode::hook_reason(c.code));
+    let socket = pusher.socket_id(shard, key);
+    disconnected_hooks(shard, socket, identity.user_id.as_deref(), reason, gone.opened);
+    if let Some(user) = &identity.user_id {
+        watch::signed_out(pusher, shard, app, key, user, &identity.watchlist);
+    }
+    let member = ConnAddr::new(shard.id(), key);
+    for (channel, user_id) in identity.presence {
+        let home = shard.home_of(app, &channel);
+        let tell = Tell::Leave { app, channel: channel.into(), user_id: user_id.into(), member };
+        pusher.tell(shard, home, tell);
+    }
+}
+
+fn disconnected_hooks(
+    shard: &Shard,
+    socket: SocketId,
+    user: Option<&str>,
+    reason: &str,
+    opened: u32,
+) {
+    let connected_at = now_ms().saturating_sub(u64::from(shard.now() - opened) * 1000);
+    for kind in [EmqxKind::ClientDisconnected, EmqxKind::SessionTerminated] {
+        shard.hooks.emqx(kind, None, || EmqxEvent {
+            username: user.map(str::to_string),
+            reason: Some(reason.to_string()),
+            connected_at: Some(connected_at),
+            ..EmqxEvent::new(kind, socket.to_string())
+        });
+    }
+}
+
+fn on_text(pusher: &Rc<Pusher>, shard: &Rc<Shard>, key: ConnKey, text: &mut [u8]) {
+    let Some(app) = shard.with_conn(key, |c| c.ns) else { return };
+    let socket = pusher.socket_id(shard, key);
+    let conn = Conn { pusher, shard, key, app, socket };
     match inbound::parse(text) {
         Ok(Request::Ping) => reply(shard, key, &outbound::ping_pong("pusher:pong")),
         Ok(Request::Pong) => {}
@@ -73,13 +134,9 @@ fn on_text(shard: &Rc<Shard>, key: ConnKey, text: &mut [u8]) {
     }
 }
 
-fn identity(shard: &Shard, key: ConnKey) -> Option<(u16, SocketId)> {
-    let state = shard.state.borrow();
-    state.conns.get(key.index()).map(|c| (c.app, c.socket_id))
-}
-
 /// One connection's view of its shard while handling a message.
 struct Conn<'a> {
+    pusher: &'a Rc<Pusher>,
     shard: &'a Rc<Shard>,
     key: ConnKey,
     app: u16,
@@ -93,7 +150,7 @@ impl Conn<'_> {
 
     /// The user this connection signed in as (the `username` of EMQX-style hooks).
     fn username(&self) -> Option<String> {
-        self.shard.state.borrow().identities.user(self.key).map(str::to_string)
+        self.pusher.identities.borrow().user(self.key).map(str::to_string)
     }
 
     /// An EMQX-style event about this connection and `topic`, if a rule wants it.
@@ -111,7 +168,7 @@ impl Conn<'_> {
         if let Err(e) = channel::check_name(name, self.shard.config.max_channel_name_len) {
             return self.error(&format!("{e}: {name}"));
         }
-        let app = self.shard.app(self.app);
+        let app = self.pusher.app(self.app);
         let socket = self.socket.to_string();
         let refused = match ChannelKind::of(name) {
             ChannelKind::Public => None,
@@ -121,8 +178,8 @@ impl Conn<'_> {
             }
             ChannelKind::ServerToUser => {
                 let owner = name.strip_prefix("#server-to-user-");
-                let state = self.shard.state.borrow();
-                (state.identities.user(self.key) != owner)
+                let identities = self.pusher.identities.borrow();
+                (identities.user(self.key) != owner)
                     .then(|| format!("{name} is only for the connection signed in as that user"))
             }
             ChannelKind::Presence => return self.join_presence(request),
@@ -134,17 +191,17 @@ impl Conn<'_> {
         // poll at once, so events the subscription triggers (a locally homed count event) would
         // otherwise overtake it.
         reply(self.shard, self.key, &outbound::subscription_succeeded(name));
-        self.shard.subscribe(self.key, name);
+        self.pusher.subscribe(self.shard, self.key, self.app, name);
         self.hook(EmqxKind::SessionSubscribed, name);
         if channel::is_cache(name) {
-            replay_cache(self.shard, self.key, self.app, name.to_string());
+            replay_cache(self.pusher, self.shard, self.key, self.app, name.to_string());
         }
     }
 
     /// Checks a presence subscription here, then asks the channel's home shard to add the
     /// member; the subscription completes when the home answers with the member list.
     fn join_presence(&self, request: Subscribe) {
-        let app = self.shard.app(self.app);
+        let app = self.pusher.app(self.app);
         let name = request.channel;
         let Some(channel_data) = request.channel_data else {
             return self.error(&format!("Presence channel {name} needs channel_data"));
@@ -158,46 +215,47 @@ impl Conn<'_> {
             Err(why) => return self.error(&why),
         };
         {
-            let mut state = self.shard.state.borrow_mut();
-            if state.identities.presence_user(self.key, &name).is_some() {
-                drop(state);
+            let mut identities = self.pusher.identities.borrow_mut();
+            if identities.presence_user(self.key, &name).is_some() {
+                drop(identities);
                 return self.error(&format!("Existing subscription to channel {name}"));
             }
             // Recorded now, so a close while the join is on its way still sends the leave.
-            state.identities.add_presence(self.key, &name, &user_id);
+            identities.add_presence(self.key, &name, &user_id);
         }
-        let (shard, key, app, socket) = (self.shard.clone(), self.key, self.app, self.socket);
+        let (pusher, shard, key, app) =
+            (self.pusher.clone(), self.shard.clone(), self.key, self.app);
         glommio::spawn_local(async move {
             let home = shard.home_of(app, &name);
-            let query = Query::Join {
+            let member = ConnAddr::new(shard.id(), key);
+            let question = Question::Join {
                 app,
                 channel: name.clone(),
                 user_id: user_id.clone(),
-                socket,
+                member,
                 user_info,
             };
-            let answer = shard.ask(home, query).await;
-            finish_join(&shard, key, app, socket, &name, &user_id, answer);
+            let answer = pusher.ask(&shard, home, question).await;
+            finish_join(&pusher, &shard, key, app, &name, &user_id, answer);
         })
         .detach();
     }
 
     fn unsubscribe(&self, name: &str) {
         self.hook(EmqxKind::ClientUnsubscribe, name);
-        if self.shard.unsubscribe(self.key, name) {
+        if self.pusher.unsubscribe(self.shard, self.key, self.app, name) {
             self.hook(EmqxKind::SessionUnsubscribed, name);
         }
-        let user = self.shard.state.borrow_mut().identities.remove_presence(self.key, name);
+        let user = self.pusher.identities.borrow_mut().remove_presence(self.key, name);
         if let Some(user_id) = user {
-            let (app, socket) = (self.app, self.socket);
-            let notice =
-                Notice::Leave { app, channel: name.into(), user_id: user_id.into(), socket };
-            self.shard.tell(self.shard.home_of(app, name), notice);
+            let (app, member) = (self.app, ConnAddr::new(self.shard.id(), self.key));
+            let tell = Tell::Leave { app, channel: name.into(), user_id: user_id.into(), member };
+            self.pusher.tell(self.shard, self.shard.home_of(app, name), tell);
         }
     }
 
     fn sign_in(&self, auth_value: &str, user_data: &str) {
-        let app = self.shard.app(self.app);
+        let app = self.pusher.app(self.app);
         let signed = auth::signin_string(&self.socket.to_string(), user_data);
         if let Err(e) = auth::check(app, Some(auth_value), &signed) {
             return self.error(&e.to_string());
@@ -225,14 +283,8 @@ impl Conn<'_> {
                 }
             }
         }
-        let replaced = {
-            let mut state = self.shard.state.borrow_mut();
-            let replaced = state.identities.sign_in(self.app, self.key, &id, watchlist.clone());
-            if let Some(conn) = state.conns.get_mut(self.key.index()) {
-                conn.signed_in = true;
-            }
-            replaced
-        };
+        let replaced =
+            self.pusher.identities.borrow_mut().sign_in(self.app, self.key, &id, watchlist.clone());
         reply(self.shard, self.key, &outbound::signin_success(user_data));
         if listed.len() > WATCHLIST_MAX {
             let text = outbound::error(
@@ -243,18 +295,19 @@ impl Conn<'_> {
         }
         match replaced {
             Some((old_user, old_list)) => watch::signed_in_again(
+                self.pusher,
                 self.shard,
                 self.app,
                 self.key,
                 (&old_user, &old_list),
                 (&id, &watchlist),
             ),
-            None => watch::signed_in(self.shard, self.app, self.key, &id, &watchlist),
+            None => watch::signed_in(self.pusher, self.shard, self.app, self.key, &id, &watchlist),
         }
     }
 
     fn client_event(&self, event: &str, name: &str, data: &str) {
-        let app = self.shard.app(self.app);
+        let app = self.pusher.app(self.app);
         if !app.enable_client_messages {
             return self.error("Client events are disabled for this app");
         }
@@ -266,16 +319,11 @@ impl Conn<'_> {
             return self.error("Client event too large");
         }
         let now = self.shard.now();
-        let (subscribed, allowed, user_id) = {
-            let mut state = self.shard.state.borrow_mut();
-            let user_id = state.identities.presence_user(self.key, name).map(str::to_string);
-            let state = &mut *state;
-            let Some(conn) = state.conns.get_mut(self.key.index()) else { return };
-            let subscribed = state.topics.is_subscribed(conn, name);
-            let allowed =
-                subscribed && conn.allow_client_event(now, app.max_client_events_per_second);
-            (subscribed, allowed, user_id)
-        };
+        let subscribed = self.shard.is_subscribed(self.key, name);
+        let allowed = subscribed
+            && self.pusher.allow_client_event(self.key, now, app.max_client_events_per_second);
+        let user_id =
+            self.pusher.identities.borrow().presence_user(self.key, name).map(str::to_string);
         if !subscribed {
             return self.error(&format!("Client events need a subscription to {name}"));
         }
@@ -287,13 +335,14 @@ impl Conn<'_> {
         self.client_event_hooks(event, name, data, user);
         let text = outbound::client_event(event, name, data, user);
         let item = PubItem {
-            channel: name.into(),
+            topic: name.into(),
             frame: Bytes::from(frame::text(&text)),
-            exclude: Some(self.socket),
+            exclude: Some(ConnAddr::new(self.shard.id(), self.key)),
+            report: self.shard.hooks.wants_emqx(EmqxKind::MessageDelivered, Some(name)),
         };
-        let (shard, app) = (self.shard.clone(), self.app);
+        let (shard, ns) = (self.shard.clone(), self.app);
         glommio::spawn_local(async move {
-            fanout::publish(&shard, Publication { app, items: vec![item] }).await;
+            fanout::publish(&shard, Publication { ns, items: vec![item] }).await;
         })
         .detach();
     }
@@ -342,45 +391,48 @@ fn member(
 
 /// Completes a presence subscription with the home shard's answer.
 fn finish_join(
+    pusher: &Rc<Pusher>,
     shard: &Rc<Shard>,
     key: ConnKey,
     app: u16,
-    socket: SocketId,
     name: &str,
     user_id: &str,
-    answer: Option<Answer>,
+    answer: Option<Reply>,
 ) {
     let snapshot = match answer {
-        Some(Answer::Joined(Ok(snapshot))) => snapshot,
+        Some(Reply::Joined(Ok(snapshot))) => snapshot,
         other => {
-            shard.state.borrow_mut().identities.remove_presence(key, name);
+            pusher.identities.borrow_mut().remove_presence(key, name);
             let why = match other {
-                Some(Answer::Joined(Err(why))) => why,
+                Some(Reply::Joined(Err(why))) => why,
                 _ => format!("Presence channel {name} is unavailable"),
             };
             return error(shard, key, &why);
         }
     };
+    let member = ConnAddr::new(shard.id(), key);
     if !shard.is_open(key) {
         // Closed while joining: leave again (a repeated leave is harmless at the home).
-        let notice = Notice::Leave { app, channel: name.into(), user_id: user_id.into(), socket };
-        return shard.tell(shard.home_of(app, name), notice);
+        let tell = Tell::Leave { app, channel: name.into(), user_id: user_id.into(), member };
+        return pusher.tell(shard, shard.home_of(app, name), tell);
     }
     reply(shard, key, &outbound::presence_succeeded(name, &snapshot));
-    shard.subscribe(key, name);
-    Conn { shard, key, app, socket }.hook(EmqxKind::SessionSubscribed, name);
+    pusher.subscribe(shard, key, app, name);
+    let socket = pusher.socket_id(shard, key);
+    Conn { pusher, shard, key, app, socket }.hook(EmqxKind::SessionSubscribed, name);
     if channel::is_cache(name) {
-        replay_cache(shard, key, app, name.to_string());
+        replay_cache(pusher, shard, key, app, name.to_string());
     }
 }
 
 /// Sends a cache channel's last event, or `pusher:cache_miss`, right after subscribing.
-fn replay_cache(shard: &Rc<Shard>, key: ConnKey, app: u16, name: String) {
-    let shard = shard.clone();
+fn replay_cache(pusher: &Rc<Pusher>, shard: &Rc<Shard>, key: ConnKey, app: u16, name: String) {
+    let (pusher, shard) = (pusher.clone(), shard.clone());
     glommio::spawn_local(async move {
         let home = shard.home_of(app, &name);
-        let text = match shard.ask(home, Query::Cache { app, channel: name.clone() }).await {
-            Some(Answer::Cache(Some((event, data, _)))) => {
+        let question = Question::Cache { app, channel: name.clone() };
+        let text = match pusher.ask(&shard, home, question).await {
+            Some(Reply::Cache(Some((event, data, _)))) => {
                 outbound::channel_event(&event, &name, &data)
             }
             _ => {

@@ -1,6 +1,6 @@
 //! The Pusher connect URL: `[prefix]/app/{key}?protocol=7&...`.
 
-use crate::error::CloseCode;
+use super::close::CloseCode;
 
 /// Oldest and newest protocol versions spoken. pusher-js sends 7; 5 and 6 differ only in error
 /// behaviour we already follow; 1-4 are retired by Pusher.

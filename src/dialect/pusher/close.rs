@@ -1,7 +1,9 @@
-//! The close-code catalog shared by every dialect, with what each code asks a client to do.
-//! Keeping them in one place makes the reconnect behaviour of the whole server reviewable.
+//! Pusher's close-code catalog, with what each code asks a client to do. Keeping them in one
+//! place makes the reconnect behaviour of the protocol reviewable.
 
-/// A WebSocket close code pushgate sends, named for why it is sent.
+use crate::engine::conn::Close;
+
+/// A WebSocket close code the Pusher dialect sends, named for why it is sent.
 ///
 /// Pusher's ranges: 4000-4099 do not reconnect unchanged, 4100-4199 reconnect after backing off,
 /// 4200-4299 reconnect at once, 4300+ is a permanent refusal in pusher-js (so 4301/4302 are
@@ -45,15 +47,15 @@ impl CloseCode {
         self as u16
     }
 
-    /// The reason an EMQX-style `client.disconnected` hook reports for this close.
-    pub fn hook_reason(self) -> &'static str {
-        match self {
-            CloseCode::Normal => "normal",
-            CloseCode::PongTimeout => "keepalive_timeout",
-            CloseCode::OverCapacity => "slow_consumer",
-            CloseCode::Reconnect => "server_shutdown",
-            CloseCode::Unauthorized => "kicked",
-            CloseCode::ProtocolError | CloseCode::TooBig => "protocol_error",
+    /// The reason an EMQX-style `client.disconnected` hook reports for a close with `code`.
+    pub fn hook_reason(code: u16) -> &'static str {
+        match code {
+            1000 => "normal",
+            4201 => "keepalive_timeout",
+            4100 => "slow_consumer",
+            4200 => "server_shutdown",
+            4009 => "kicked",
+            1002 | 1007 | 1009 => "protocol_error",
             _ => "not_authorized",
         }
     }
@@ -87,5 +89,11 @@ impl CloseCode {
             CloseCode::Reconnect => "Server shutting down, reconnect",
             CloseCode::PongTimeout => "Pong reply not received",
         }
+    }
+}
+
+impl From<CloseCode> for Close {
+    fn from(code: CloseCode) -> Close {
+        Close::fixed(code.code(), code.reason())
     }
 }

@@ -1,15 +1,11 @@
-//! The local topic index: topic name -> the connections on this shard subscribed to it.
+//! The local topic index: (namespace, topic name) -> the connections on this shard subscribed
+//! to it. A topic is whatever a dialect makes it: a Pusher channel, a gateway topic, a user.
 //!
 //! Subscribe, unsubscribe and lookup are O(1): each topic keeps a dense `Vec` of subscribers
 //! (fast to walk during fan-out), and each connection remembers its position in every topic it
 //! is in, so removal is a `swap_remove` plus one position fix-up.
 
-pub mod home;
-pub mod mqtt;
-pub mod presence;
-pub mod watchlist;
-
-use crate::conn::{ConnEntry, ConnKey};
+use super::conn::{ConnEntry, ConnKey};
 use ahash::AHashMap;
 use slab::Slab;
 
@@ -19,7 +15,7 @@ pub type TopicId = u32;
 /// One topic with local subscribers.
 #[derive(Debug)]
 pub struct Topic {
-    pub app: u16,
+    pub ns: u16,
     pub name: Box<str>,
     pub subscribers: Vec<ConnKey>,
 }
@@ -32,9 +28,9 @@ pub struct TopicIndex {
 }
 
 impl TopicIndex {
-    /// The topic `name` of `app`, if anyone on this shard is subscribed.
-    pub fn get(&self, app: u16, name: &str) -> Option<&Topic> {
-        let id = *self.by_name.get(usize::from(app))?.get(name)?;
+    /// The topic `name` of namespace `ns`, if anyone on this shard is subscribed.
+    pub fn get(&self, ns: u16, name: &str) -> Option<&Topic> {
+        let id = *self.by_name.get(usize::from(ns))?.get(name)?;
         self.topics.get(id as usize)
     }
 
@@ -48,9 +44,9 @@ impl TopicIndex {
         self.topics.is_empty()
     }
 
-    /// Channels of `app` starting with `prefix`, with their local subscriber counts.
-    pub fn channels(&self, app: u16, prefix: &str) -> Vec<(String, u64)> {
-        let Some(names) = self.by_name.get(usize::from(app)) else { return Vec::new() };
+    /// Topics of `ns` starting with `prefix`, with their local subscriber counts.
+    pub fn names(&self, ns: u16, prefix: &str) -> Vec<(String, u64)> {
+        let Some(names) = self.by_name.get(usize::from(ns)) else { return Vec::new() };
         names
             .iter()
             .filter(|(name, _)| name.starts_with(prefix))
@@ -71,7 +67,7 @@ impl TopicIndex {
 
     /// Whether `key` is subscribed to `name`.
     pub fn is_subscribed(&self, conn: &ConnEntry, name: &str) -> bool {
-        let Some(&id) = self.by_name.get(usize::from(conn.app)).and_then(|m| m.get(name)) else {
+        let Some(&id) = self.by_name.get(usize::from(conn.ns)).and_then(|m| m.get(name)) else {
             return false;
         };
         conn.subscriptions.iter().any(|&(t, _)| t == id)
@@ -82,15 +78,15 @@ impl TopicIndex {
         let Some(conn) = conns.get_mut(key.index()) else {
             return false;
         };
-        let app = conn.app;
-        if self.by_name.len() <= usize::from(app) {
-            self.by_name.resize_with(usize::from(app) + 1, AHashMap::default);
+        let ns = conn.ns;
+        if self.by_name.len() <= usize::from(ns) {
+            self.by_name.resize_with(usize::from(ns) + 1, AHashMap::default);
         }
-        let names = &mut self.by_name[usize::from(app)];
+        let names = &mut self.by_name[usize::from(ns)];
         let id = match names.get(name) {
             Some(&id) => id,
             None => {
-                let topic = Topic { app, name: name.into(), subscribers: Vec::new() };
+                let topic = Topic { ns, name: name.into(), subscribers: Vec::new() };
                 let id = self.topics.insert(topic) as TopicId;
                 names.insert(name.into(), id);
                 id
@@ -114,7 +110,7 @@ impl TopicIndex {
         let Some(conn) = conns.get(key.index()) else {
             return false;
         };
-        let Some(&id) = self.by_name.get(usize::from(conn.app)).and_then(|m| m.get(name)) else {
+        let Some(&id) = self.by_name.get(usize::from(conn.ns)).and_then(|m| m.get(name)) else {
             return false;
         };
         self.remove(conns, key, id)
@@ -153,7 +149,7 @@ impl TopicIndex {
         }
         if topic.subscribers.is_empty() {
             let topic = self.topics.remove(id as usize);
-            if let Some(names) = self.by_name.get_mut(usize::from(topic.app)) {
+            if let Some(names) = self.by_name.get_mut(usize::from(topic.ns)) {
                 names.remove(&topic.name);
             }
         }
@@ -164,23 +160,22 @@ impl TopicIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::SocketId;
 
-    fn conn(conns: &mut Slab<ConnEntry>, app: u16) -> ConnKey {
+    fn conn(conns: &mut Slab<ConnEntry>, ns: u16) -> ConnKey {
         let entry = conns.vacant_entry();
         let key = ConnKey::new(entry.key(), 7);
-        entry.insert(ConnEntry::new(7, app, SocketId { high: 1, low: key.index() as u64 }, 0));
+        entry.insert(ConnEntry::new(7, ns, 0, 0));
         key
     }
 
-    fn subs(index: &TopicIndex, app: u16, name: &str) -> Vec<ConnKey> {
-        let mut v = index.get(app, name).map(|t| t.subscribers.clone()).unwrap_or_default();
+    fn subs(index: &TopicIndex, ns: u16, name: &str) -> Vec<ConnKey> {
+        let mut v = index.get(ns, name).map(|t| t.subscribers.clone()).unwrap_or_default();
         v.sort_by_key(|k| k.index());
         v
     }
 
     #[test]
-    fn subscribe_is_idempotent_and_per_app() {
+    fn subscribe_is_idempotent_and_per_namespace() {
         let mut conns = Slab::new();
         let mut index = TopicIndex::default();
         let a = conn(&mut conns, 0);

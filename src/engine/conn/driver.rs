@@ -3,10 +3,9 @@
 //! syscalls as possible, once per wake-up however many publications arrived), reads into the
 //! shard's shared buffer, and hands complete messages to the dialect.
 
-use super::{queue::Frame, sys, ConnKey};
+use super::{queue::Frame, sys, Close, ConnKey, DialectTag};
 use crate::{
-    error::CloseCode,
-    shard::Shard,
+    engine::shard::Shard,
     ws::frame::{self, FrameError, Reassembly},
 };
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -29,9 +28,6 @@ const BUDGET: usize = 16;
 /// How long a closing connection may take to flush and hang up.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// What a dialect does with a complete client message.
-pub type OnMessage = fn(&Rc<Shard>, ConnKey, frame::Message<'_>) -> Result<(), CloseCode>;
-
 /// Why the connection's loop ended.
 enum Exit {
     /// We sent a close frame (ours or an answer to the client's).
@@ -44,7 +40,8 @@ struct Driver {
     shard: Rc<Shard>,
     stream: TcpStream,
     key: ConnKey,
-    on_message: OnMessage,
+    /// The dialect its messages go to.
+    tag: DialectTag,
     /// A frame or message cut by a read, boxed so the many connections without one pay a
     /// pointer for it rather than two empty buffers.
     partial: Option<Box<Partial>>,
@@ -64,15 +61,16 @@ struct Partial {
 ///
 /// Bytes that came with the upgrade are handled here, before the task exists, and the task's
 /// future holds only the driver: it lives as long as the connection, so its size is paid per
-/// idle connection (432 bytes as an `async fn` holding its arguments too, 176 now).
+/// idle connection (432 bytes as an `async fn` holding its arguments too, 176 then; the
+/// dialect's message handler is now found by the tag instead of a function pointer).
 pub fn run(
     shard: Rc<Shard>,
     stream: TcpStream,
     key: ConnKey,
+    tag: DialectTag,
     mut first_bytes: Vec<u8>,
-    on_message: OnMessage,
 ) -> impl Future<Output = ()> {
-    let mut driver = Driver { shard, stream, key, on_message, partial: None, close_sent: false };
+    let mut driver = Driver { shard, stream, key, tag, partial: None, close_sent: false };
     if !first_bytes.is_empty() {
         if let Err(code) = driver.on_bytes(&mut first_bytes) {
             driver.request_close(code);
@@ -129,8 +127,8 @@ impl Driver {
         let Some(conn) = state.conns.get_mut(self.key.index()) else {
             return;
         };
-        if let Some(code) = conn.closing {
-            conn.out.push_unbounded(Frame::new(frame::close(code.code(), code.reason())));
+        if let Some(close) = &conn.closing {
+            conn.out.push_unbounded(Frame::new(frame::close(close.code, &close.reason)));
             self.close_sent = true;
         }
     }
@@ -140,9 +138,9 @@ impl Driver {
         state.conns.get(self.key.index()).is_none_or(|c| c.abandoned)
     }
 
-    fn request_close(&mut self, code: CloseCode) {
+    fn request_close(&mut self, close: Close) {
         if let Some(conn) = self.shard.state.borrow_mut().conns.get_mut(self.key.index()) {
-            conn.closing.get_or_insert(code);
+            conn.closing.get_or_insert_with(|| Box::new(close));
         }
     }
 
@@ -198,7 +196,7 @@ impl Driver {
         Poll::Ready(Ok(true))
     }
 
-    fn on_bytes(&mut self, data: &mut [u8]) -> Result<(), CloseCode> {
+    fn on_bytes(&mut self, data: &mut [u8]) -> Result<(), Close> {
         {
             let now = self.shard.now();
             let mut state = self.shard.state.borrow_mut();
@@ -227,8 +225,11 @@ impl Driver {
     }
 
     /// Decodes and dispatches every complete frame in `buf`; returns the bytes consumed.
-    fn consume(&mut self, buf: &mut [u8], reassembly: &mut Reassembly) -> Result<usize, CloseCode> {
+    fn consume(&mut self, buf: &mut [u8], reassembly: &mut Reassembly) -> Result<usize, Close> {
         let max = self.shard.config.max_message_bytes;
+        let Some(dialect) = self.shard.dialect(self.tag).cloned() else {
+            return Err(Close::PROTOCOL_ERROR);
+        };
         let mut used = 0;
         loop {
             match frame::decode(&mut buf[used..], reassembly, max) {
@@ -236,11 +237,11 @@ impl Driver {
                 Ok(Some((n, message))) => {
                     used += n;
                     if let Some(message) = message {
-                        (self.on_message)(&self.shard, self.key, message)?;
+                        dialect.on_message(&self.shard, self.key, message)?;
                     }
                 }
-                Err(FrameError::TooBig) => return Err(CloseCode::TooBig),
-                Err(_) => return Err(CloseCode::ProtocolError),
+                Err(FrameError::TooBig) => return Err(Close::TOO_BIG),
+                Err(_) => return Err(Close::PROTOCOL_ERROR),
             }
         }
         reassembly.release();
@@ -248,11 +249,12 @@ impl Driver {
     }
 }
 
-/// Refuses a freshly upgraded connection: the 101 answer, a `pusher:error`, a close frame.
-pub async fn refuse(mut stream: TcpStream, response: &[u8], error: &[u8], code: CloseCode) {
+/// Refuses a freshly upgraded connection: the 101 answer, the dialect's frames (already
+/// encoded), a close frame.
+pub async fn refuse(mut stream: TcpStream, response: &[u8], frames: &[u8], close: &Close) {
     let mut bytes = response.to_vec();
-    bytes.extend_from_slice(&frame::text(error));
-    bytes.extend_from_slice(&frame::close(code.code(), code.reason()));
+    bytes.extend_from_slice(frames);
+    bytes.extend_from_slice(&frame::close(close.code, &close.reason));
     if stream.write_all(&bytes).await.is_ok() {
         linger(stream).await;
     }

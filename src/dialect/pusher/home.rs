@@ -1,15 +1,22 @@
-//! The home-shard side of the bus: answering questions about this shard's connections and the
-//! topics homed here, and applying notices. Member and count events are published from here,
-//! so every shard's subscribers see them in the order the home decided them.
+//! The home-shard side of the Pusher dialect: answering questions about this shard's
+//! connections and the channels homed here, and applying notices. Member and count events are
+//! published from here, so every shard's subscribers see them in the order the home decided.
 
-use super::{watch, Shard, ShardState};
+use super::{
+    channel::ChannelKind,
+    close::CloseCode,
+    messages::{Question, Reply, Tell},
+    outbound,
+    presence::Joined,
+    watch, Pusher,
+};
 use crate::{
-    bus::{Answer, Notice, PubItem, Publication, Query},
-    dialect::pusher::{channel::ChannelKind, outbound},
-    error::CloseCode,
-    fanout,
+    engine::{
+        bus::{PubItem, Publication},
+        fanout,
+        shard::Shard,
+    },
     hook::event::PusherEvent,
-    topic::presence::Joined,
     ws::frame,
 };
 use bytes::Bytes;
@@ -24,29 +31,26 @@ const COUNT_THROTTLE: Duration = Duration::from_secs(5);
 
 /// Answers a question. State changes happen before the first await, so questions and notices
 /// apply in the order they arrive.
-pub async fn answer(shard: &Rc<Shard>, query: Query) -> Answer {
-    match query {
-        Query::Stats => Answer::Stats(shard.local_stats()),
-        Query::Channels { app, prefix } => {
-            let state = shard.state.borrow();
-            let local = state.topics.channels(app, &prefix);
-            let presence = state.home.presence_channels(app, &prefix);
+pub async fn answer(pusher: &Rc<Pusher>, shard: &Rc<Shard>, question: Question) -> Reply {
+    match question {
+        Question::Channels { app, prefix } => {
+            let local = shard.state.borrow().topics.names(app, &prefix);
+            let presence = pusher.home.borrow().presence_channels(app, &prefix);
             let presence = presence.into_iter().map(|(name, n)| (name, n as u64)).collect();
-            Answer::Channels { local, presence }
+            Reply::Channels { local, presence }
         }
-        Query::Subscribers { app, channel } => {
+        Question::Subscribers { app, channel } => {
             let state = shard.state.borrow();
             let n = state.topics.get(app, &channel).map_or(0, |t| t.subscribers.len());
-            Answer::Count(n as u64)
+            Reply::Count(n as u64)
         }
-        Query::Join { app, channel, user_id, socket, user_info } => {
-            let max = shard.app(app).max_presence_members;
+        Question::Join { app, channel, user_id, member, user_info } => {
+            let max = pusher.app(app).max_presence_members;
             let info = user_info.as_deref();
-            let joined =
-                shard.state.borrow_mut().home.join(app, &channel, &user_id, socket, info, max);
+            let joined = pusher.home.borrow_mut().join(app, &channel, &user_id, member, info, max);
             match joined {
                 Ok((Joined::NewMember, snapshot)) => {
-                    member_webhook_added(shard, app, &channel, &user_id);
+                    member_webhook_added(pusher, shard, app, &channel, &user_id);
                     let data = serde_json::json!({"user_id": user_id, "user_info": info_value(user_info.as_deref())});
                     broadcast(
                         shard,
@@ -56,52 +60,51 @@ pub async fn answer(shard: &Rc<Shard>, query: Query) -> Answer {
                         &data.to_string(),
                     )
                     .await;
-                    Answer::Joined(Ok(snapshot))
+                    Reply::Joined(Ok(snapshot))
                 }
-                Ok((Joined::SameMember, snapshot)) => Answer::Joined(Ok(snapshot)),
-                Err(max) => Answer::Joined(Err(format!(
+                Ok((Joined::SameMember, snapshot)) => Reply::Joined(Ok(snapshot)),
+                Err(max) => Reply::Joined(Err(format!(
                     "Presence channel {channel} is full ({max} members)"
                 ))),
             }
         }
-        Query::Members { app, channel } => {
-            Answer::Members(shard.state.borrow().home.member_ids(app, &channel))
+        Question::Members { app, channel } => {
+            Reply::Members(pusher.home.borrow().member_ids(app, &channel))
         }
-        Query::Cache { app, channel } => {
-            let ttl = Duration::from_secs(shard.app(app).cache_ttl_secs);
-            let cached =
-                shard.state.borrow_mut().home.cache_get(app, &channel, ttl, Instant::now());
-            Answer::Cache(cached.map(|(c, left)| (c.event.into(), c.data.into(), left.as_secs())))
+        Question::Cache { app, channel } => {
+            let ttl = Duration::from_secs(pusher.app(app).cache_ttl_secs);
+            let cached = pusher.home.borrow_mut().cache_get(app, &channel, ttl, Instant::now());
+            Reply::Cache(cached.map(|(c, left)| (c.event.into(), c.data.into(), left.as_secs())))
         }
     }
 }
 
 /// Applies a notice; anything it must publish goes out from a task of its own.
-pub fn on_notice(shard: &Rc<Shard>, notice: Notice) {
-    match notice {
-        Notice::Leave { app, channel, user_id, socket } => {
-            if shard.state.borrow_mut().home.leave(app, &channel, &user_id, socket) {
-                member_webhook_removed(shard, app, &channel, &user_id);
+pub fn on_notice(pusher: &Rc<Pusher>, shard: &Rc<Shard>, tell: Tell) {
+    match tell {
+        Tell::Leave { app, channel, user_id, member } => {
+            if pusher.home.borrow_mut().leave(app, &channel, &user_id, member) {
+                member_webhook_removed(pusher, shard, app, &channel, &user_id);
                 let data = serde_json::json!({ "user_id": user_id }).to_string();
                 spawn_broadcast(shard, app, channel, "pusher_internal:member_removed", data);
             }
         }
-        Notice::CacheSet { app, channel, event, data } => {
-            shard.state.borrow_mut().home.cache_set(app, &channel, &event, &data, Instant::now());
+        Tell::CacheSet { app, channel, event, data } => {
+            pusher.home.borrow_mut().cache_set(app, &channel, &event, &data, Instant::now());
         }
-        Notice::CountChange { app, channel, delta } => count_change(shard, app, channel, delta),
-        Notice::Session { app, user_id, delta } => watch::on_session(shard, app, &user_id, delta),
-        Notice::Watch { app, shard: on, conn, users, delta } => {
-            watch::on_watch(shard, app, (on, conn), &users, delta)
+        Tell::CountChange { app, channel, delta } => {
+            count_change(pusher, shard, app, channel, delta)
         }
-        Notice::WatchlistEvents { conns, text } => watch::on_events(shard, &conns, &text),
-        Notice::Terminate { app, user_id } => {
-            let mut state = shard.state.borrow_mut();
-            let ShardState { conns, identities, .. } = &mut *state;
-            for key in identities.conns_of(app, &user_id) {
-                if let Some(conn) = conns.get_mut(key.index()) {
-                    conn.close(CloseCode::Unauthorized);
-                }
+        Tell::Session { app, user_id, delta } => {
+            watch::on_session(pusher, shard, app, &user_id, delta)
+        }
+        Tell::Watch { app, shard: on, conn, users, delta } => {
+            watch::on_watch(pusher, shard, app, (on, conn), &users, delta)
+        }
+        Tell::Terminate { app, user_id } => {
+            let keys = pusher.identities.borrow().conns_of(app, &user_id);
+            for key in keys {
+                shard.close(key, CloseCode::Unauthorized.into());
             }
         }
     }
@@ -109,8 +112,8 @@ pub fn on_notice(shard: &Rc<Shard>, notice: Notice) {
 
 /// A user's first connection joined: `member_added`, unless this only undoes a removal still
 /// inside its delay (then neither webhook is sent, as Pusher does).
-fn member_webhook_added(shard: &Rc<Shard>, app: u16, channel: &str, user_id: &str) {
-    if shard.state.borrow_mut().home.removal_cancel(app, channel, user_id) {
+fn member_webhook_added(pusher: &Pusher, shard: &Shard, app: u16, channel: &str, user_id: &str) {
+    if pusher.home.borrow_mut().removal_cancel(app, channel, user_id) {
         return;
     }
     let mut event = PusherEvent::new("member_added", channel);
@@ -119,15 +122,22 @@ fn member_webhook_added(shard: &Rc<Shard>, app: u16, channel: &str, user_id: &st
 }
 
 /// A user's last connection left: `member_removed` after the delay, if the user stays away.
-fn member_webhook_removed(shard: &Rc<Shard>, app: u16, channel: &str, user_id: &str) {
+fn member_webhook_removed(
+    pusher: &Rc<Pusher>,
+    shard: &Rc<Shard>,
+    app: u16,
+    channel: &str,
+    user_id: &str,
+) {
     if !shard.hooks.wants_pusher(app, "member_removed") {
         return;
     }
-    let ticket = shard.state.borrow_mut().home.removal_start(app, channel, user_id);
-    let (shard, channel, user_id) = (shard.clone(), channel.to_string(), user_id.to_string());
+    let ticket = pusher.home.borrow_mut().removal_start(app, channel, user_id);
+    let (pusher, shard) = (pusher.clone(), shard.clone());
+    let (channel, user_id) = (channel.to_string(), user_id.to_string());
     glommio::spawn_local(async move {
         glommio::timer::sleep(Duration::from_millis(shard.config.hooks.vacate_delay_ms)).await;
-        if shard.state.borrow_mut().home.removal_due(app, &channel, &user_id, ticket) {
+        if pusher.home.borrow_mut().removal_due(app, &channel, &user_id, ticket) {
             let mut event = PusherEvent::new("member_removed", &channel);
             event.user_id = Some(user_id);
             shard.hooks.pusher(app, event);
@@ -138,11 +148,11 @@ fn member_webhook_removed(shard: &Rc<Shard>, app: u16, channel: &str, user_id: &
 
 /// Applies a shard's subscriber change: occupancy webhooks (vacated after a delay, cancelled
 /// by a quick return) and the throttled `subscription_count` event and webhook.
-fn count_change(shard: &Rc<Shard>, app: u16, channel: String, delta: i64) {
-    let mut state = shard.state.borrow_mut();
-    let count = state.home.count_change(app, &channel, 0);
+fn count_change(pusher: &Rc<Pusher>, shard: &Rc<Shard>, app: u16, channel: String, delta: i64) {
+    let mut home = pusher.home.borrow_mut();
+    let count = home.count_change(app, &channel, 0);
     let before = count.total;
-    let count = state.home.count_change(app, &channel, delta);
+    let count = home.count_change(app, &channel, delta);
     let total = count.total;
     let mut vacate = None;
     if before == 0 && total > 0 {
@@ -156,38 +166,38 @@ fn count_change(shard: &Rc<Shard>, app: u16, channel: String, delta: i64) {
         vacate = Some(());
     }
     let counted = ChannelKind::of(&channel) != ChannelKind::Presence
-        && (shard.app(app).enable_subscription_count
+        && (pusher.app(app).enable_subscription_count
             || shard.hooks.wants_pusher(app, "subscription_count"));
-    drop(state);
+    drop(home);
     if vacate.is_some() {
-        schedule_vacated(shard, app, &channel);
+        schedule_vacated(pusher, shard, app, &channel);
     }
     if counted {
-        schedule_count(shard, app, channel);
+        schedule_count(pusher, shard, app, channel);
     } else {
-        shard.state.borrow_mut().home.count_forget(app, &channel);
+        pusher.home.borrow_mut().count_forget(app, &channel);
     }
 }
 
-fn schedule_vacated(shard: &Rc<Shard>, app: u16, channel: &str) {
+fn schedule_vacated(pusher: &Rc<Pusher>, shard: &Rc<Shard>, app: u16, channel: &str) {
     let ticket = {
-        let mut state = shard.state.borrow_mut();
-        let ticket = state.home.ticket();
-        state.home.count_change(app, channel, 0).vacating = ticket;
+        let mut home = pusher.home.borrow_mut();
+        let ticket = home.ticket();
+        home.count_change(app, channel, 0).vacating = ticket;
         ticket
     };
-    let (shard, channel) = (shard.clone(), channel.to_string());
+    let (pusher, shard, channel) = (pusher.clone(), shard.clone(), channel.to_string());
     glommio::spawn_local(async move {
         glommio::timer::sleep(Duration::from_millis(shard.config.hooks.vacate_delay_ms)).await;
         let due = {
-            let mut state = shard.state.borrow_mut();
-            let count = state.home.count_change(app, &channel, 0);
+            let mut home = pusher.home.borrow_mut();
+            let count = home.count_change(app, &channel, 0);
             let due = count.vacating == ticket && count.total == 0;
             if due {
                 count.vacating = 0;
                 count.occupied = false;
             }
-            state.home.count_forget(app, &channel);
+            home.count_forget(app, &channel);
             due
         };
         if due {
@@ -198,15 +208,15 @@ fn schedule_vacated(shard: &Rc<Shard>, app: u16, channel: &str) {
 }
 
 /// Sends the channel's count (event and webhook), at most once per 5 s on channels over 100.
-fn schedule_count(shard: &Rc<Shard>, app: u16, channel: String) {
+fn schedule_count(pusher: &Rc<Pusher>, shard: &Rc<Shard>, app: u16, channel: String) {
     let now = Instant::now();
-    let mut state = shard.state.borrow_mut();
-    let count = state.home.count_change(app, &channel, 0);
+    let mut home = pusher.home.borrow_mut();
+    let count = home.count_change(app, &channel, 0);
     if count.pending {
         return;
     }
     if count.total == 0 {
-        state.home.count_forget(app, &channel);
+        home.count_forget(app, &channel);
         return;
     }
     let wait = match count.last_sent {
@@ -214,19 +224,19 @@ fn schedule_count(shard: &Rc<Shard>, app: u16, channel: String) {
         _ => Duration::ZERO,
     };
     count.pending = true;
-    drop(state);
-    let shard = shard.clone();
+    drop(home);
+    let (pusher, shard) = (pusher.clone(), shard.clone());
     glommio::spawn_local(async move {
         if !wait.is_zero() {
             glommio::timer::sleep(wait).await;
         }
         let total = {
-            let mut state = shard.state.borrow_mut();
-            let count = state.home.count_change(app, &channel, 0);
+            let mut home = pusher.home.borrow_mut();
+            let count = home.count_change(app, &channel, 0);
             count.pending = false;
             count.last_sent = Some(Instant::now());
             let total = count.total;
-            state.home.count_forget(app, &channel);
+            home.count_forget(app, &channel);
             total
         };
         if total == 0 {
@@ -235,7 +245,7 @@ fn schedule_count(shard: &Rc<Shard>, app: u16, channel: String) {
         let mut event = PusherEvent::new("subscription_count", &channel);
         event.subscription_count = Some(total);
         shard.hooks.pusher(app, event);
-        if shard.app(app).enable_subscription_count {
+        if pusher.app(app).enable_subscription_count {
             let data = serde_json::json!({ "subscription_count": total }).to_string();
             broadcast(&shard, app, &channel, "pusher_internal:subscription_count", &data).await;
         }
@@ -262,7 +272,7 @@ fn spawn_broadcast(
 /// Publishes a server event on a channel to its subscribers on every shard.
 pub async fn broadcast(shard: &Rc<Shard>, app: u16, channel: &str, event: &str, data: &str) {
     let text = outbound::channel_event(event, channel, data);
-    let item =
-        PubItem { channel: channel.into(), frame: Bytes::from(frame::text(&text)), exclude: None };
-    fanout::publish(shard, Publication { app, items: vec![item] }).await;
+    let frame = Bytes::from(frame::text(&text));
+    let item = PubItem { topic: channel.into(), frame, exclude: None, report: false };
+    fanout::publish(shard, Publication { ns: app, items: vec![item] }).await;
 }

@@ -2,11 +2,14 @@
 //! and `POST /users/{id}/terminate_connections`. Counts are gathered from every shard when asked,
 //! so they are exact at the time of the query.
 
-use super::reply::{json, ApiError, Reply};
 use crate::{
-    bus::{Answer, Notice, Query},
-    dialect::pusher::channel::{self, ChannelKind},
-    shard::Shard,
+    dialect::pusher::{
+        channel::{self, ChannelKind},
+        messages::{Question, Reply as Answered, Tell},
+        Pusher,
+    },
+    engine::shard::Shard,
+    rest::{json, ApiError, Reply},
 };
 use ahash::AHashMap;
 use hyper::StatusCode;
@@ -54,6 +57,7 @@ impl Info {
 
 /// `GET /apps/{id}/channels?filter_by_prefix=&info=user_count`: occupied channels only.
 pub async fn list(
+    pusher: &Pusher,
     shard: &Rc<Shard>,
     app: u16,
     prefix: &str,
@@ -67,8 +71,9 @@ pub async fn list(
     }
     let mut subscribers: AHashMap<String, u64> = AHashMap::default();
     let mut users: AHashMap<String, u64> = AHashMap::default();
-    for answer in shard.ask_all(Query::Channels { app, prefix: prefix.to_string() }).await {
-        if let Answer::Channels { local, presence } = answer {
+    let question = Question::Channels { app, prefix: prefix.to_string() };
+    for answer in pusher.ask_all(shard, question).await {
+        if let Answered::Channels { local, presence } = answer {
             for (name, n) in local {
                 *subscribers.entry(name).or_default() += n;
             }
@@ -92,21 +97,27 @@ pub async fn list(
 }
 
 /// `GET /apps/{id}/channels/{name}?info=...`: `occupied` always, the rest when asked.
-pub async fn show(shard: &Rc<Shard>, app: u16, name: &str, info: &Info) -> Result<Reply, ApiError> {
+pub async fn show(
+    pusher: &Pusher,
+    shard: &Rc<Shard>,
+    app: u16,
+    name: &str,
+    info: &Info,
+) -> Result<Reply, ApiError> {
     info.check(name)?;
-    let subscribers = subscription_count(shard, app, name).await;
+    let subscribers = subscription_count(pusher, shard, app, name).await;
     let mut body = Map::new();
     body.insert("occupied".into(), json!(subscribers > 0));
     if info.user_count {
-        body.insert("user_count".into(), json!(members(shard, app, name).await.len()));
+        body.insert("user_count".into(), json!(members(pusher, shard, app, name).await.len()));
     }
     if info.subscription_count {
         body.insert("subscription_count".into(), json!(subscribers));
     }
     if info.cache {
         let home = shard.home_of(app, name);
-        if let Some(Answer::Cache(Some((_, data, ttl)))) =
-            shard.ask(home, Query::Cache { app, channel: name.to_string() }).await
+        if let Some(Answered::Cache(Some((_, data, ttl)))) =
+            pusher.ask(shard, home, Question::Cache { app, channel: name.to_string() }).await
         {
             body.insert("cache".into(), json!({ "data": data, "ttl": ttl }));
         }
@@ -115,55 +126,67 @@ pub async fn show(shard: &Rc<Shard>, app: u16, name: &str, info: &Info) -> Resul
 }
 
 /// `GET /apps/{id}/channels/{name}/users`: presence channels only.
-pub async fn users(shard: &Rc<Shard>, app: u16, name: &str) -> Result<Reply, ApiError> {
+pub async fn users(
+    pusher: &Pusher,
+    shard: &Rc<Shard>,
+    app: u16,
+    name: &str,
+) -> Result<Reply, ApiError> {
     if ChannelKind::of(name) != ChannelKind::Presence {
         return Err(ApiError::bad_request("users are only available for presence channels"));
     }
     let users: Vec<Value> =
-        members(shard, app, name).await.into_iter().map(|id| json!({ "id": id })).collect();
+        members(pusher, shard, app, name).await.into_iter().map(|id| json!({ "id": id })).collect();
     Ok(json(StatusCode::OK, json!({ "users": users }).to_string()))
 }
 
 /// `POST /apps/{id}/users/{user_id}/terminate_connections`: every shard closes that user's
 /// signed-in connections.
-pub fn terminate(shard: &Rc<Shard>, app: u16, user_id: &str) -> Reply {
+pub fn terminate(pusher: &Pusher, shard: &Rc<Shard>, app: u16, user_id: &str) -> Reply {
     for peer in 0..shard.nr_shards() {
-        shard.tell(peer, Notice::Terminate { app, user_id: user_id.to_string() });
+        pusher.tell(shard, peer, Tell::Terminate { app, user_id: user_id.to_string() });
     }
     json(StatusCode::OK, "{}")
 }
 
 /// Subscribers of a channel over all shards.
-pub async fn subscription_count(shard: &Rc<Shard>, app: u16, name: &str) -> u64 {
-    let query = Query::Subscribers { app, channel: name.to_string() };
-    shard
-        .ask_all(query)
+pub async fn subscription_count(pusher: &Pusher, shard: &Rc<Shard>, app: u16, name: &str) -> u64 {
+    let question = Question::Subscribers { app, channel: name.to_string() };
+    pusher
+        .ask_all(shard, question)
         .await
         .into_iter()
-        .map(|a| if let Answer::Count(n) = a { n } else { 0 })
+        .map(|a| if let Answered::Count(n) = a { n } else { 0 })
         .sum()
 }
 
 /// Member ids of a presence channel, from its home shard.
-pub async fn members(shard: &Rc<Shard>, app: u16, name: &str) -> Vec<String> {
+pub async fn members(pusher: &Pusher, shard: &Rc<Shard>, app: u16, name: &str) -> Vec<String> {
     let home = shard.home_of(app, name);
-    match shard.ask(home, Query::Members { app, channel: name.to_string() }).await {
-        Some(Answer::Members(ids)) => ids,
+    match pusher.ask(shard, home, Question::Members { app, channel: name.to_string() }).await {
+        Some(Answered::Members(ids)) => ids,
         _ => Vec::new(),
     }
 }
 
 /// The `info` block of a publish for one channel: `user_count` for presence channels,
 /// `subscription_count` for the others (as Pusher documents).
-pub async fn publish_info(shard: &Rc<Shard>, app: u16, name: &str, info: &Info) -> Value {
+pub async fn publish_info(
+    pusher: &Pusher,
+    shard: &Rc<Shard>,
+    app: u16,
+    name: &str,
+    info: &Info,
+) -> Value {
     let mut attributes = Map::new();
     let presence = ChannelKind::of(name) == ChannelKind::Presence;
     if info.user_count && presence {
-        attributes.insert("user_count".into(), json!(members(shard, app, name).await.len()));
+        let users = members(pusher, shard, app, name).await.len();
+        attributes.insert("user_count".into(), json!(users));
     }
     if info.subscription_count && !presence {
-        attributes
-            .insert("subscription_count".into(), json!(subscription_count(shard, app, name).await));
+        let count = subscription_count(pusher, shard, app, name).await;
+        attributes.insert("subscription_count".into(), json!(count));
     }
     Value::Object(attributes)
 }

@@ -1,18 +1,17 @@
 //! `POST /apps/{id}/events` and `POST /apps/{id}/batch_events`: validate, encode each channel's
 //! frame once, publish on every shard.
 
-use super::{
-    channels::{self, Info},
-    reply::{json, ApiError, Reply},
-};
+use super::channels::{self, Info};
 use crate::{
-    bus::{Notice, PubItem, Publication},
     config::AppConfig,
-    conn::SocketId,
-    dialect::pusher::{channel, outbound},
-    fanout,
+    dialect::pusher::{channel, messages::Tell, outbound, socket_id::SocketId, Pusher},
+    engine::{
+        bus::{PubItem, Publication},
+        fanout,
+        shard::Shard,
+    },
     hook::event::{EmqxEvent, EmqxKind},
-    shard::Shard,
+    rest::{json, ApiError, Reply},
     ws::frame,
 };
 use bytes::Bytes;
@@ -32,25 +31,36 @@ pub struct Event {
 }
 
 /// Handles a trigger body.
-pub async fn trigger(shard: &Rc<Shard>, app: u16, body: &mut [u8]) -> Result<Reply, ApiError> {
-    let config = &shard.config.apps[usize::from(app)];
+pub async fn trigger(
+    pusher: &Pusher,
+    shard: &Rc<Shard>,
+    app: u16,
+    body: &mut [u8],
+) -> Result<Reply, ApiError> {
+    let config = pusher.app(app);
     let value = parse_json(body)?;
     let event = parse_event(&value, config, shard.config.max_channel_name_len, true)?;
-    let events = publish(shard, app, vec![event]).await;
+    let events = publish(pusher, shard, app, vec![event]).await;
     let Some(info) = events[0].info.as_deref() else {
         return Ok(json(StatusCode::OK, "{}"));
     };
     let info = Info::parse(Some(info))?;
     let mut per_channel = serde_json::Map::new();
     for name in &events[0].channels {
-        per_channel.insert(name.clone(), channels::publish_info(shard, app, name, &info).await);
+        let attributes = channels::publish_info(pusher, shard, app, name, &info).await;
+        per_channel.insert(name.clone(), attributes);
     }
     Ok(json(StatusCode::OK, serde_json::json!({ "channels": per_channel }).to_string()))
 }
 
 /// Handles a batch body: `{"batch": [event, ...]}`.
-pub async fn batch(shard: &Rc<Shard>, app: u16, body: &mut [u8]) -> Result<Reply, ApiError> {
-    let config = &shard.config.apps[usize::from(app)];
+pub async fn batch(
+    pusher: &Pusher,
+    shard: &Rc<Shard>,
+    app: u16,
+    body: &mut [u8],
+) -> Result<Reply, ApiError> {
+    let config = pusher.app(app);
     let value = parse_json(body)?;
     let items = value
         .get("batch")
@@ -69,14 +79,14 @@ pub async fn batch(shard: &Rc<Shard>, app: u16, body: &mut [u8]) -> Result<Reply
                 .map_err(|e| ApiError::new(e.status, format!("batch[{i}]: {}", e.message)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let events = publish(shard, app, events).await;
+    let events = publish(pusher, shard, app, events).await;
     if events.iter().all(|e| e.info.is_none()) {
         return Ok(json(StatusCode::OK, "{}"));
     }
     let mut batch = Vec::with_capacity(events.len());
     for event in &events {
         let info = Info::parse(event.info.as_deref())?;
-        batch.push(channels::publish_info(shard, app, &event.channels[0], &info).await);
+        batch.push(channels::publish_info(pusher, shard, app, &event.channels[0], &info).await);
     }
     Ok(json(StatusCode::OK, serde_json::json!({ "batch": batch }).to_string()))
 }
@@ -156,7 +166,7 @@ fn channel_list(
 
 /// Encodes each (event, channel) frame once and publishes them as one publication; cache
 /// channels also hand their event to their home shard. Returns the events.
-async fn publish(shard: &Rc<Shard>, app: u16, events: Vec<Event>) -> Vec<Event> {
+async fn publish(pusher: &Pusher, shard: &Rc<Shard>, app: u16, events: Vec<Event>) -> Vec<Event> {
     let mut items = Vec::new();
     for event in &events {
         for name in &event.channels {
@@ -167,24 +177,25 @@ async fn publish(shard: &Rc<Shard>, app: u16, events: Vec<Event>) -> Vec<Event> 
                 ..EmqxEvent::new(EmqxKind::MessagePublish, "http_api")
             });
             if channel::is_cache(name) {
-                let notice = Notice::CacheSet {
+                let tell = Tell::CacheSet {
                     app,
                     channel: name.clone(),
                     event: event.name.clone(),
                     data: event.data.clone(),
                 };
-                shard.tell(shard.home_of(app, name), notice);
+                pusher.tell(shard, shard.home_of(app, name), tell);
             }
             let text = outbound::channel_event(&event.name, name, &event.data);
             items.push(PubItem {
-                channel: name.as_str().into(),
+                topic: name.as_str().into(),
                 frame: Bytes::from(frame::text(&text)),
-                exclude: event.socket_id,
+                exclude: event.socket_id.and_then(|s| pusher.addr_of(s)),
+                report: shard.hooks.wants_emqx(EmqxKind::MessageDelivered, Some(name)),
             });
         }
     }
     shard.state.borrow_mut().stats.events_published += items.len() as u64;
-    fanout::publish(shard, Publication { app, items }).await;
+    fanout::publish(shard, Publication { ns: app, items }).await;
     events
 }
 

@@ -2,11 +2,11 @@
 //! `body_md5` and `auth_signature` = hex HMAC-SHA256 over `METHOD\nPATH\nsorted_query`.
 //! Signatures are compared in constant time.
 
-use crate::config::AppConfig;
-use hmac::{Hmac, Mac};
+use crate::{
+    config::AppConfig,
+    crypto::{hmac_hex, same},
+};
 use md5::{Digest, Md5};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 /// How far `auth_timestamp` may be from our clock, in seconds.
 pub const MAX_SKEW: i64 = 600;
@@ -26,20 +26,6 @@ pub enum SignError {
     BodyMd5,
     #[error("Invalid signature")]
     Signature,
-}
-
-/// hex(HMAC-SHA256(secret, message)): the signature of REST requests and channel auth.
-pub fn hmac_hex(secret: &str, message: &str) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Constant-time equality of two signatures.
-pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// Verifies a request against `app`. `paths` are the paths the client may have signed (with

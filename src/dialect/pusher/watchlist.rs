@@ -8,7 +8,7 @@
 //! and only if it stays at zero: that absorbs a new connection's sign-in still crossing from
 //! another shard, and a client that reconnects at once, without an offline/online flap.
 
-use crate::conn::ConnKey;
+use crate::engine::conn::ConnKey;
 use ahash::AHashMap;
 
 /// A connection that watches users: its shard and its key there.

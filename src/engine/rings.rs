@@ -1,8 +1,7 @@
 //! The receiving side of the mesh: one task per peer ring, applying what other shards send.
 //! Questions are answered from tasks of their own so a receiving loop never waits on a ring.
 
-use super::{home, Shard};
-use crate::{bus::ShardMsg, fanout};
+use super::{bus::ShardMsg, fanout, shard::Shard};
 use glommio::channels::channel_mesh::Receivers;
 use std::rc::Rc;
 
@@ -26,12 +25,12 @@ fn apply(shard: &Rc<Shard>, msg: ShardMsg) {
         ShardMsg::Ask { from, request, query } => {
             let shard = shard.clone();
             glommio::spawn_local(async move {
-                let answer = home::answer(&shard, query).await;
+                let answer = shard.answer(query).await;
                 shard.bus.send_to(from, ShardMsg::Answer { request, answer }).await;
             })
             .detach();
         }
         ShardMsg::Answer { request, answer } => shard.bus.deliver_answer(request, answer),
-        ShardMsg::Tell(notice) => home::on_notice(shard, notice),
+        ShardMsg::Tell(notice) => shard.apply_notice(notice),
     }
 }

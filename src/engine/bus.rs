@@ -3,12 +3,14 @@
 //! A full ring makes the sender wait: messages are never dropped.
 //!
 //! Three shapes of message: a publication (by reference), a question with its answer (matched
-//! by request id), and a notice that needs no answer.
+//! by request id), and a notice that needs no answer. Questions and notices of a dialect travel
+//! inside [`Envelope`]s the engine does not open.
 
-use crate::{
-    conn::{ConnKey, SocketId},
-    metrics::Stats,
+use super::{
+    addr::ConnAddr,
+    conn::{Close, ConnKey, DialectTag},
 };
+use crate::metrics::Stats;
 use ahash::AHashMap;
 use bytes::Bytes;
 use glommio::channels::{
@@ -16,6 +18,7 @@ use glommio::channels::{
     local_channel::{self, LocalSender},
 };
 use std::{
+    any::Any,
     cell::{Cell, RefCell},
     sync::Arc,
 };
@@ -23,72 +26,74 @@ use std::{
 /// Builder every shard joins to get its ring endpoints.
 pub type Mesh = MeshBuilder<ShardMsg, Full>;
 
-/// One event on one channel, already encoded as a WebSocket frame.
+/// One event on one topic, already encoded as a WebSocket frame.
 #[derive(Debug)]
 pub struct PubItem {
-    pub channel: Box<str>,
+    pub topic: Box<str>,
     pub frame: Bytes,
-    /// The publisher's own connection, which must not receive it (`socket_id` in the API).
-    pub exclude: Option<SocketId>,
+    /// The publisher's own connection, which must not receive it.
+    pub exclude: Option<ConnAddr>,
+    /// The dialect wants to hear who received it (`Dialect::delivered`): only when a hook
+    /// asks, since listing receivers costs a vector per publication and shard.
+    pub report: bool,
 }
 
-/// A publish: every channel's frame, encoded once and shared by reference with every shard.
+/// A publish: every topic's frame, encoded once and shared by reference with every shard.
 #[derive(Debug)]
 pub struct Publication {
-    pub app: u16,
+    /// The namespace of the topics (a Pusher app, a gateway, ...).
+    pub ns: u16,
     pub items: Vec<PubItem>,
 }
 
-/// A question to one shard (often a channel's home shard).
-#[derive(Debug, Clone)]
+/// A dialect's own message between shards, opened only by the dialect with `tag`.
+pub struct Envelope {
+    pub tag: DialectTag,
+    pub body: Box<dyn Any + Send>,
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Envelope(dialect {})", self.tag)
+    }
+}
+
+impl Envelope {
+    pub fn new<T: Any + Send>(tag: DialectTag, body: T) -> Envelope {
+        Envelope { tag, body: Box::new(body) }
+    }
+
+    /// The body, if it is a `T`.
+    pub fn open<T: Any>(self) -> Option<T> {
+        self.body.downcast::<T>().ok().map(|b| *b)
+    }
+}
+
+/// A question to one shard.
+#[derive(Debug)]
 pub enum Query {
     /// The shard's counters.
     Stats,
-    /// Channels of `app` with local subscribers (and presence channels homed here) by prefix.
-    Channels { app: u16, prefix: String },
-    /// Local subscribers of one channel.
-    Subscribers { app: u16, channel: String },
-    /// Home: a connection of `user_id` joins a presence channel.
-    Join { app: u16, channel: String, user_id: String, socket: SocketId, user_info: Option<String> },
-    /// Home: member ids of a presence channel.
-    Members { app: u16, channel: String },
-    /// Home: the cached last event of a cache channel.
-    Cache { app: u16, channel: String },
+    /// A dialect's question (often to a topic's home shard).
+    Dialect(Envelope),
 }
 
 /// The answer to a [`Query`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Answer {
     Stats(Stats),
-    Channels {
-        local: Vec<(String, u64)>,
-        presence: Vec<(String, u64)>,
-    },
-    Count(u64),
-    /// The presence snapshot for `subscription_succeeded`, or why the join was refused.
-    Joined(Result<String, String>),
-    Members(Vec<String>),
-    /// (event, data, seconds left to live).
-    Cache(Option<(String, String, u64)>),
+    Dialect(Envelope),
 }
 
 /// A message that needs no answer.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Notice {
-    /// Home: a connection of `user_id` left a presence channel.
-    Leave { app: u16, channel: String, user_id: String, socket: SocketId },
-    /// Home: the last event of a cache channel.
-    CacheSet { app: u16, channel: String, event: String, data: String },
-    /// Home: a shard's subscribers of a channel changed by `delta`.
-    CountChange { app: u16, channel: String, delta: i64 },
-    /// Every shard: close the connections signed in as `user_id`.
-    Terminate { app: u16, user_id: String },
-    /// A user's home: one of the user's connections signed in (`delta` 1) or went (-1).
-    Session { app: u16, user_id: String, delta: i64 },
-    /// A user's home: connection `conn` on `shard` starts (1) or stops (-1) watching `users`.
-    Watch { app: u16, shard: usize, conn: ConnKey, users: Vec<String>, delta: i32 },
-    /// A watcher's shard: send these connections a `pusher_internal:watchlist_events` text.
-    WatchlistEvents { conns: Vec<ConnKey>, text: Vec<u8> },
+    /// Queue `frame` on these connections of the receiving shard (those still open).
+    Deliver { keys: Vec<ConnKey>, frame: Bytes },
+    /// Close these connections of the receiving shard.
+    Close { keys: Vec<ConnKey>, close: Close },
+    /// A dialect's notice.
+    Dialect(Envelope),
 }
 
 /// What shards say to each other.
@@ -163,27 +168,7 @@ impl Bus {
         answer
     }
 
-    /// Asks every other shard: all questions go out first, then the answers are gathered.
-    pub async fn ask_peers(&self, query: Query) -> Vec<Answer> {
-        let mut pending = Vec::new();
-        for peer in self.peers() {
-            let (request, rx) = self.register();
-            let asked = ShardMsg::Ask { from: self.shard_id(), request, query: query.clone() };
-            if self.send_to(peer, asked).await {
-                pending.push((request, rx));
-            } else {
-                self.waiting.borrow_mut().remove(&request);
-            }
-        }
-        let mut answers = Vec::with_capacity(pending.len());
-        for (request, rx) in pending {
-            answers.extend(rx.recv().await);
-            self.waiting.borrow_mut().remove(&request);
-        }
-        answers
-    }
-
-    /// Sends a notice without waiting when the ring has room; otherwise a task waits for room.
+    /// Sends a notice without waiting when the ring has room; hands it back when it is full.
     pub fn try_tell(&self, peer: usize, notice: Notice) -> Result<(), Notice> {
         match self.senders.try_send_to(peer, ShardMsg::Tell(notice)) {
             Ok(()) => Ok(()),

@@ -1,9 +1,9 @@
 //! Presence members of one channel, kept on the channel's home shard. Members are users, not
 //! sockets: a user joins with its first connection and leaves with its last. Connections are
-//! tracked by socket id, so a repeated leave (a connection that closed while its join was on
+//! tracked by address, so a repeated leave (a connection that closed while its join was on
 //! the way) changes nothing.
 
-use crate::conn::SocketId;
+use crate::engine::addr::ConnAddr;
 use ahash::AHashMap;
 
 /// A member as Pusher shows it: an id and the app's `user_info` JSON (kept as its text).
@@ -11,7 +11,7 @@ use ahash::AHashMap;
 pub struct Member {
     pub user_info: Option<Box<str>>,
     /// Connections of this user on this channel, over all shards.
-    pub sockets: Vec<SocketId>,
+    pub sockets: Vec<ConnAddr>,
 }
 
 /// The members of one presence channel.
@@ -36,7 +36,7 @@ impl Presence {
     pub fn join(
         &mut self,
         user_id: &str,
-        socket: SocketId,
+        socket: ConnAddr,
         user_info: Option<&str>,
         max_members: usize,
     ) -> Result<Joined, usize> {
@@ -56,7 +56,7 @@ impl Presence {
     }
 
     /// Removes a connection of `user_id`; true when that was the user's last one.
-    pub fn leave(&mut self, user_id: &str, socket: SocketId) -> bool {
+    pub fn leave(&mut self, user_id: &str, socket: ConnAddr) -> bool {
         let Some(member) = self.members.get_mut(user_id) else { return false };
         member.sockets.retain(|s| *s != socket);
         if !member.sockets.is_empty() {
@@ -101,8 +101,10 @@ impl Presence {
 mod tests {
     use super::*;
 
-    fn s(n: u64) -> SocketId {
-        SocketId { high: 1, low: n }
+    use crate::engine::conn::ConnKey;
+
+    fn s(n: usize) -> ConnAddr {
+        ConnAddr::new(0, ConnKey::new(n, 1))
     }
 
     #[test]

@@ -1,28 +1,30 @@
 //! The accept loop and the opening of each connection: read the first request head, then either
-//! run a WebSocket dialect or hand the connection to the REST server.
+//! hand an upgrade to the dialect the router picks (which admits or refuses it before anything
+//! is answered) or hand the connection to the REST server.
 
-use super::Shard;
+use super::{http, router::Router};
 use crate::{
-    conn::{driver, sys, ConnKey, SocketId},
-    dialect::pusher::{outbound, session, url},
-    error::CloseCode,
+    engine::{
+        conn::{driver, sys, ConnKey},
+        seam::Admission,
+        shard::Shard,
+    },
     hook::event::{now_ms, EmqxEvent, EmqxKind},
-    http,
     ws::handshake::{self, Opening, Upgrade},
 };
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
-use std::{os::fd::AsRawFd, rc::Rc, time::Duration};
+use std::{net::SocketAddr, os::fd::AsRawFd, rc::Rc, time::Duration};
 
 /// How long a client may take to send its first request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections until the shard shuts down; each runs as its own task.
-pub async fn serve_listener(shard: Rc<Shard>, listener: TcpListener) {
+pub async fn serve_listener(shard: Rc<Shard>, router: Rc<Router>, listener: TcpListener) {
     while !shard.shutting_down.get() {
         match listener.accept().await {
             Ok(stream) => {
-                glommio::spawn_local(open(shard.clone(), stream)).detach();
+                glommio::spawn_local(open(shard.clone(), router.clone(), stream)).detach();
             }
             Err(e) => {
                 // EMFILE and friends: say so and give closing sockets a moment.
@@ -33,7 +35,7 @@ pub async fn serve_listener(shard: Rc<Shard>, listener: TcpListener) {
     }
 }
 
-async fn open(shard: Rc<Shard>, mut stream: TcpStream) {
+async fn open(shard: Rc<Shard>, router: Rc<Router>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     if shard.config.socket_send_buffer > 0 {
         let _ = sys::set_send_buffer(stream.as_raw_fd(), shard.config.socket_send_buffer);
@@ -50,12 +52,12 @@ async fn open(shard: Rc<Shard>, mut stream: TcpStream) {
         Opening::Upgrade(upgrade) => {
             let rest = head[len..].to_vec();
             drop(head);
-            Box::pin(open_websocket(shard, stream, upgrade, rest)).await;
+            Box::pin(open_websocket(shard, &router, stream, upgrade, rest)).await;
         }
         Opening::BadUpgrade(why) => {
             let _ = stream.write_all(&handshake::http_error("400 Bad Request", why)).await;
         }
-        Opening::Http => Box::pin(http::serve(shard, stream, head)).await,
+        Opening::Http => Box::pin(http::serve(shard, router, stream, head)).await,
     }
 }
 
@@ -87,69 +89,82 @@ async fn read_head(stream: &mut TcpStream) -> glommio::Result<(Vec<u8>, Opening,
     }
 }
 
-/// Routes an upgrade to the Pusher dialect, or refuses it with the matching close code.
-async fn open_websocket(shard: Rc<Shard>, mut stream: TcpStream, up: Upgrade, rest: Vec<u8>) {
-    let admitted =
-        admit(&shard, &up).and_then(|app| shard.add_conn(app).ok_or(CloseCode::OverQuota));
-    let ip = stream.peer_addr().ok().map(|a| a.ip().to_string());
-    connect_hooks(&shard, &admitted, ip);
-    let (key, socket_id) = match admitted {
-        Ok(conn) => conn,
-        Err(code) => {
-            let error = outbound::error(Some(code.code()), code.reason());
-            return driver::refuse(stream, &up.response, &error, code).await;
+/// Asks the upgrade's dialect to admit it; then answers 101 and starts the connection's task,
+/// or refuses it the way the dialect says.
+async fn open_websocket(
+    shard: Rc<Shard>,
+    router: &Router,
+    mut stream: TcpStream,
+    up: Upgrade,
+    rest: Vec<u8>,
+) {
+    let dialect = router.dialect_for(&up.path).and_then(|tag| Some((tag, shard.dialect(tag)?)));
+    let Some((tag, dialect)) = dialect.map(|(tag, d)| (tag, d.clone())) else {
+        let answer = handshake::http_error("404 Not Found", "No WebSocket endpoint at this path");
+        let _ = stream.write_all(&answer).await;
+        return;
+    };
+    let peer = stream.peer_addr().ok();
+    let (ns, headers) = match dialect.admit(&shard, &up, peer).await {
+        Admission::Accept { ns, headers } => (ns, headers),
+        Admission::Refuse { status, body, why } => {
+            connect_hooks(&shard, None, peer, why);
+            let answer = handshake::http_error(&http_status(status), &body);
+            let _ = stream.write_all(&answer).await;
+            return;
+        }
+        Admission::RefuseInside { frames, close, why } => {
+            connect_hooks(&shard, None, peer, why);
+            return driver::refuse(stream, &up.response(&[]), &frames, &close).await;
         }
     };
-    if stream.write_all(&up.response).await.is_err() {
+    let key = shard.add_conn(ns, tag);
+    connect_hooks(&shard, Some(key), peer, "success");
+    if stream.write_all(&up.response(&headers)).await.is_err() {
         shard.remove_conn(key);
         return;
     }
+    dialect.open(&shard, key, &up, peer);
     drop(up);
-    session::open(&shard, key, &socket_id.to_string());
     // A task of its own, so the opening's state (head buffer, timers) is freed now rather than
     // kept for the connection's life: measured, it cuts an idle connection's memory from 5.2 KB
     // to 1.8 KB (docs/design/why-a-task-per-connection-after-the-opening.md).
-    glommio::spawn_local(driver::run(shard, stream, key, rest, session::on_message)).detach();
+    glommio::spawn_local(driver::run(shard, stream, key, tag, rest)).detach();
+}
+
+/// `404 Not Found` from 404.
+fn http_status(status: u16) -> String {
+    let code = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+    format!("{} {}", code.as_u16(), code.canonical_reason().unwrap_or(""))
 }
 
 /// client.connect, client.connack and (when admitted) client.connected.
-fn connect_hooks(
-    shard: &Shard,
-    admitted: &Result<(ConnKey, SocketId), CloseCode>,
-    ip: Option<String>,
-) {
-    let clientid = admitted.as_ref().map(|(_, s)| s.to_string()).unwrap_or_default();
+fn connect_hooks(shard: &Shard, key: Option<ConnKey>, peer: Option<SocketAddr>, ack: &'static str) {
+    let hooks = &shard.hooks;
+    if !hooks.wants_emqx(EmqxKind::ClientConnect, None)
+        && !hooks.wants_emqx(EmqxKind::ClientConnack, None)
+        && !hooks.wants_emqx(EmqxKind::ClientConnected, None)
+    {
+        return;
+    }
+    let clientid = key
+        .and_then(|key| {
+            let tag = shard.with_conn(key, |c| c.tag)?;
+            Some(shard.dialect(tag)?.client_id(shard, key))
+        })
+        .unwrap_or_default();
+    let ip = peer.map(|a| a.ip().to_string());
     let event =
         |kind| EmqxEvent { ipaddress: ip.clone(), ..EmqxEvent::new(kind, clientid.clone()) };
-    let hooks = &shard.hooks;
     hooks.emqx(EmqxKind::ClientConnect, None, || event(EmqxKind::ClientConnect));
-    let conn_ack = admitted.as_ref().map_or_else(|c| c.conn_ack(), |_| "success");
     hooks.emqx(EmqxKind::ClientConnack, None, || EmqxEvent {
-        conn_ack: Some(conn_ack),
+        conn_ack: Some(ack),
         ..event(EmqxKind::ClientConnack)
     });
-    if admitted.is_ok() {
+    if key.is_some() {
         hooks.emqx(EmqxKind::ClientConnected, None, || EmqxEvent {
             connected_at: Some(now_ms()),
             ..event(EmqxKind::ClientConnected)
         });
     }
-}
-
-/// The app a Pusher upgrade may join, or the close code that refuses it.
-fn admit(shard: &Shard, up: &Upgrade) -> Result<u16, CloseCode> {
-    if shard.shutting_down.get() {
-        return Err(CloseCode::Reconnect);
-    }
-    let key = url::app_key(&up.path).ok_or(CloseCode::PathNotFound)?;
-    let (app, config) = shard.config.app_by_key(key).ok_or(CloseCode::AppNotFound)?;
-    url::check_protocol(&up.query)?;
-    if !config.enabled {
-        return Err(CloseCode::AppDisabled);
-    }
-    let origins = &config.allowed_origins;
-    if !origins.is_empty() && !up.origin.as_ref().is_some_and(|o| origins.contains(o)) {
-        return Err(CloseCode::Unauthorized);
-    }
-    Ok(app)
 }

@@ -1,7 +1,7 @@
 //! Who a connection is, for the few that say: the user it signed in as, and the user it is on
 //! each presence channel. Kept beside the slab, not in it, so anonymous connections pay nothing.
 
-use super::ConnKey;
+use crate::engine::conn::ConnKey;
 use ahash::AHashMap;
 
 /// What a connection has told us about itself.

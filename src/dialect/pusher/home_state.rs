@@ -1,4 +1,4 @@
-//! State that is global to a topic lives on the topic's home shard, `hash(app, topic) % N`:
+//! Pusher state that is global to a channel lives on the channel's home shard (engine::home):
 //! presence members, the last event of a cache channel, and the channel's subscriber count
 //! when an app needs it pushed. A signed-in user's online status and watchers live the same
 //! way on `hash(app, user id) % N`. Other shards send their local changes here over the rings.
@@ -8,17 +8,9 @@ use super::{
     presence::{Joined, Presence},
     watchlist::Watchlists,
 };
-use crate::conn::SocketId;
+use crate::engine::addr::ConnAddr;
 use ahash::AHashMap;
 use std::time::{Duration, Instant};
-
-/// The shard that owns `channel` of `app`. Every shard computes the same answer.
-pub fn home_of(app: u16, channel: &str, nr_shards: usize) -> usize {
-    // Fixed seeds: the hash must agree across shards (and it need not resist collisions
-    // chosen by clients: the map lookups below use their own random state).
-    let state = ahash::RandomState::with_seeds(0x70757368, 0x67617465, 0x686f6d65, 0x73686172);
-    (state.hash_one((app, channel)) % nr_shards.max(1) as u64) as usize
-}
 
 /// Per-app maps keyed by channel name, looked up by `&str` without allocating.
 #[derive(Debug)]
@@ -108,7 +100,7 @@ impl HomeState {
         app: u16,
         channel: &str,
         user_id: &str,
-        socket: SocketId,
+        socket: ConnAddr,
         user_info: Option<&str>,
         max_members: usize,
     ) -> Result<(Joined, String), usize> {
@@ -122,7 +114,7 @@ impl HomeState {
     }
 
     /// A connection of `user_id` leaves; true when the user left the channel.
-    pub fn leave(&mut self, app: u16, channel: &str, user_id: &str, socket: SocketId) -> bool {
+    pub fn leave(&mut self, app: u16, channel: &str, user_id: &str, socket: ConnAddr) -> bool {
         let Some(presence) = self.presence.get_mut(app, channel) else { return false };
         let gone = presence.leave(user_id, socket);
         if presence.is_empty() {
@@ -226,21 +218,16 @@ impl HomeState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::conn::ConnKey;
 
-    #[test]
-    fn home_is_stable_and_spread() {
-        let homes: Vec<usize> = (0..64).map(|i| home_of(0, &format!("ch-{i}"), 4)).collect();
-        assert_eq!(homes, (0..64).map(|i| home_of(0, &format!("ch-{i}"), 4)).collect::<Vec<_>>());
-        for shard in 0..4 {
-            assert!(homes.contains(&shard), "no channel homed on shard {shard}");
-        }
-        assert_eq!(home_of(3, "x", 1), 0);
+    fn member(n: usize) -> ConnAddr {
+        ConnAddr::new(0, ConnKey::new(n, 1))
     }
 
     #[test]
     fn presence_join_and_leave_per_user() {
         let mut home = HomeState::default();
-        let (a, b) = (SocketId { high: 1, low: 1 }, SocketId { high: 1, low: 2 });
+        let (a, b) = (member(1), member(2));
         let (joined, _) = home.join(0, "presence-r", "u1", a, None, 100).expect("join");
         assert_eq!(joined, Joined::NewMember);
         let (joined, snapshot) = home.join(0, "presence-r", "u1", b, None, 100).expect("join");
@@ -257,10 +244,7 @@ mod tests {
     #[test]
     fn full_channel_leaves_no_state_behind() {
         let mut home = HomeState::default();
-        assert_eq!(
-            home.join(0, "presence-full", "u1", SocketId { high: 1, low: 1 }, None, 0),
-            Err(0)
-        );
+        assert_eq!(home.join(0, "presence-full", "u1", member(1), None, 0), Err(0));
         assert!(home.presence_channels(0, "").is_empty());
     }
 

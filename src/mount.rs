@@ -1,0 +1,45 @@
+//! Mounting: which dialects this server runs, the tag and namespaces of each, and the router
+//! that sends upgrades and REST requests to them. The one place that names every dialect:
+//! the engine and the edge only see the `Dialect` and `Routes` traits.
+
+use crate::{
+    config::Config,
+    dialect::pusher::{self, PusherDialect},
+    edge::router::{PathMatch, Router},
+    engine::{conn::DialectTag, seam::Dialect},
+    rest::Routes,
+};
+use std::{rc::Rc, sync::Arc};
+
+/// Tag of the Pusher dialect; its apps are namespaces `0..apps.len()`.
+pub const PUSHER: DialectTag = 0;
+
+/// What the mounted dialects share across shards, built once at start.
+pub struct Mounts {
+    pusher: Arc<pusher::Shared>,
+}
+
+/// One shard's dialects (by tag), the dialect of each namespace, and its router.
+pub struct ShardMounts {
+    pub dialects: Vec<Rc<dyn Dialect>>,
+    pub ns_tags: Vec<DialectTag>,
+    pub router: Router,
+}
+
+impl Mounts {
+    pub fn new(config: &Config) -> Mounts {
+        Mounts { pusher: pusher::Shared::new(config) }
+    }
+
+    /// Builds the dialect objects of one shard.
+    pub fn for_shard(&self, config: &Arc<Config>) -> ShardMounts {
+        let pusher = PusherDialect::new(PUSHER, config.clone(), self.pusher.clone());
+        let mut router = Router::default();
+        router.mount_ws(PathMatch::Contains("/app/".into()), PUSHER);
+        // A Pusher client that got the path wrong understands Pusher's 4005 better than a 404.
+        router.fallback_ws(PUSHER);
+        router.mount_rest(Rc::new(pusher.clone()) as Rc<dyn Routes>);
+        let ns_tags = vec![PUSHER; config.apps.len()];
+        ShardMounts { dialects: vec![Rc::new(pusher)], ns_tags, router }
+    }
+}
