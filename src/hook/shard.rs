@@ -4,7 +4,6 @@
 
 use super::{
     board::{Board, EndpointReport},
-    client::{ClientConfig, HttpClient},
     emqx,
     endpoint::{Endpoint, EndpointConfig, EndpointStats},
     event::{EmqxKind, HookMesh, HookMsg, PusherEvent},
@@ -17,6 +16,7 @@ use crate::{
     },
     http::sign::hmac_hex,
     topic::mqtt,
+    upstream::http::{ClientConfig, HttpClient},
 };
 use bytes::Bytes;
 use glommio::channels::channel_mesh::Role;
