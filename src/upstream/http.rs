@@ -11,7 +11,7 @@
 //! Host names are resolved with the blocking system resolver when a new connection is opened
 //! (rare with keep-alive); an IP literal in the URL avoids it.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::{client::TlsStream, rustls, TlsConnector};
 use glommio::net::TcpStream;
@@ -29,7 +29,7 @@ use std::{
 };
 
 pub use super::rt::with_timeout;
-use super::rt::{resolve, Io};
+use super::rt::{collect, resolve, CollectError, Io};
 use crate::hook::retry::FailureKind;
 
 /// Timeouts and pool size for one endpoint.
@@ -246,7 +246,10 @@ impl HttpClient {
         let exchange = async {
             let (sender, response) = self.exchange(request).await?;
             let (parts, body) = response.into_parts();
-            let body = read_capped(body, &parts.headers, limit).await?;
+            let (body, _) = collect(body, limit).await.map_err(|e| match e {
+                CollectError::TooLarge(limit) => SendError::BodyTooLarge { limit },
+                CollectError::Body(e) => SendError::from_hyper(e),
+            })?;
             self.put_idle(sender);
             Ok(Response { status: parts.status.as_u16(), headers: parts.headers, body })
         };
@@ -349,34 +352,6 @@ where
     })
     .detach();
     Ok(sender)
-}
-
-/// Reads a whole body, refusing one whose Content-Length or running size passes `limit`
-/// before buffering it. On error the connection is dropped with the rest unread.
-async fn read_capped(
-    mut body: Incoming,
-    headers: &http::HeaderMap,
-    limit: usize,
-) -> Result<Bytes, SendError> {
-    let too_large = SendError::BodyTooLarge { limit };
-    let announced = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit as u64) {
-        return Err(too_large);
-    }
-    let mut buf = BytesMut::with_capacity(announced.unwrap_or(0) as usize);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(SendError::from_hyper)?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(too_large);
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(buf.freeze())
 }
 
 /// `base` (the URL's path) without its trailing slash, then `path` with a leading one.

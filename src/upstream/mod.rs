@@ -4,7 +4,8 @@
 //! cap on what it buffers, and classifies its errors so a dialect can answer with its own codes.
 //!
 //! - [`http`]: HTTP/1.1 over hyper, plain or TLS: `post` for webhooks, `request` for upstreams.
-//! - [`rt`]: hyper on glommio: the I/O adapter, the local executor, timeouts, name resolution.
+//! - [`rt`]: hyper on glommio: the I/O adapter, the local executor, capped body reads,
+//!   timeouts, name resolution.
 
 pub mod http;
 pub mod rt;

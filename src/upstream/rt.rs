@@ -1,12 +1,15 @@
 //! What hyper needs from a runtime, given by glommio: its I/O traits over any futures-io stream
 //! (a glommio socket, or rustls over one), an executor for the HTTP/2 connection and stream
-//! tasks, plus the timeout and name resolution every upstream transport shares.
+//! tasks, plus what every transport shares: reading a body up to a cap, a timeout, resolving.
 //!
 //! hyper's pooled clients and its `rt::Timer` want `Send` futures and timers; glommio's tasks and
 //! timers are not `Send`, so the transports keep their own pools and wrap calls in
 //! [`with_timeout`] instead. hyper 1 accepts a `!Send` executor for HTTP/2 ([`LocalExec`]).
 
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWrite};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Incoming};
 use std::{
     cell::Cell,
     future::Future,
@@ -126,4 +129,37 @@ pub async fn with_timeout<F: Future>(duration: Duration, future: F) -> Option<F:
 pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
     let not_found = || io::Error::new(io::ErrorKind::NotFound, "no address");
     (host, port).to_socket_addrs().and_then(|mut addrs| addrs.next().ok_or_else(not_found))
+}
+
+/// Why a body could not be read whole.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("body: {0}")]
+    Body(#[from] hyper::Error),
+}
+
+/// Reads a whole body and its trailers, refusing one whose announced length (Content-Length)
+/// or running size passes `limit` before buffering past it. On error the rest is left unread.
+pub async fn collect(
+    mut body: Incoming,
+    limit: usize,
+) -> Result<(Bytes, Option<http::HeaderMap>), CollectError> {
+    let announced = body.size_hint().lower();
+    if announced > limit as u64 {
+        return Err(CollectError::TooLarge(limit));
+    }
+    let mut buf = BytesMut::with_capacity(announced as usize);
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        match frame?.into_data() {
+            Ok(data) if buf.len() + data.len() > limit => {
+                return Err(CollectError::TooLarge(limit))
+            }
+            Ok(data) => buf.extend_from_slice(&data),
+            Err(frame) => trailers = frame.into_trailers().ok(),
+        }
+    }
+    Ok((buf.freeze(), trailers))
 }
