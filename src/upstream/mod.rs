@@ -4,8 +4,11 @@
 //! cap on what it buffers, and classifies its errors so a dialect can answer with its own codes.
 //!
 //! - [`http`]: HTTP/1.1 over hyper, plain or TLS: `post` for webhooks, `request` for upstreams.
+//! - [`tcp_json`]: APISIX's length-prefixed TCP JSON frames (`0xB7 0x00`, u32 LE length), and a
+//!   pooled client with the original's resend rule and error codes 5021-5024.
 //! - [`rt`]: hyper on glommio: the I/O adapter, the local executor, capped body reads,
 //!   timeouts, name resolution.
 
 pub mod http;
 pub mod rt;
+pub mod tcp_json;
