@@ -50,8 +50,9 @@ pub fn is_h2_preface(buf: &[u8]) -> Option<bool> {
 /// Limits for h2c connections.
 #[derive(Clone, Debug)]
 pub struct H2cConfig {
-    /// Default 4 MiB (gRPC's default): the largest request message (or plain body). A gRPC
-    /// request past it gets RESOURCE_EXHAUSTED, a plain one 413, before more is buffered.
+    /// Default 1 MiB: the largest request message (or plain body). A gRPC request past it
+    /// gets RESOURCE_EXHAUSTED, a plain one 413, before more is buffered. Below gRPC's 4 MiB:
+    /// a publish is pushed to WebSocket clients, whose own message limits are far smaller.
     pub max_message: usize,
     /// Default 100: streams one connection may have open at once (HTTP/2 SETTINGS). Each holds
     /// at most one request body, so this times `max_message` bounds a connection's memory.
@@ -64,7 +65,7 @@ pub struct H2cConfig {
 impl Default for H2cConfig {
     fn default() -> H2cConfig {
         H2cConfig {
-            max_message: 4 * 1024 * 1024,
+            max_message: 1024 * 1024,
             max_concurrent_streams: 100,
             idle_timeout: Duration::from_secs(300),
         }
@@ -145,10 +146,8 @@ where
         service_fn(move |request| {
             let (config, handler, open) = (config.clone(), handler.clone(), open.clone());
             async move {
-                open.set(open.get() + 1);
-                let response = answer(request, &config, &*handler).await;
-                open.set(open.get() - 1);
-                Ok::<_, Infallible>(response)
+                let _open = OpenStream::count(open);
+                Ok::<_, Infallible>(answer(request, &config, &*handler).await)
             }
         })
     };
@@ -170,6 +169,23 @@ where
     // Idle: GOAWAY, then let the connection finish (it has no stream open).
     connection.as_mut().graceful_shutdown();
     with_timeout(Duration::from_secs(5), connection).await.unwrap_or(Ok(()))
+}
+
+/// One stream being answered, counted while it lives (also when the peer resets it and hyper
+/// drops the answer half-way), so the idle watchdog never reaps a busy connection.
+struct OpenStream(Rc<Cell<usize>>);
+
+impl OpenStream {
+    fn count(open: Rc<Cell<usize>>) -> OpenStream {
+        open.set(open.get() + 1);
+        OpenStream(open)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 /// Reads the request within the limits, calls the handler, and builds the answer.
@@ -243,8 +259,7 @@ fn grpc_response(reply: GrpcResponse) -> http::Response<ReplyBody> {
             status.insert("grpc-message", value);
         }
     }
-    // The handler's message is ours and under the request limit; a failure here is a bug in
-    // the handler, answered as INTERNAL rather than a broken stream.
+    // Only a reply message over 4 GiB cannot be framed: INTERNAL rather than a broken stream.
     let framed = match reply.status {
         Code::OK => wire::encode(&reply.body, u32::MAX as usize).ok(),
         _ => None,
