@@ -16,6 +16,8 @@
 //! - [`hook`]: the hook shard: Pusher webhooks and EMQX-style event hooks, delivered over HTTP
 //!   with queues, batching and retries, never blocking a connection shard.
 //! - [`crypto`]: HMAC signatures and constant-time comparison.
+//! - [`upstream`]: request/response calls to upstreams (HTTP/1.1, h2c + unary gRPC, length-prefixed
+//!   TCP JSON), and the h2c/gRPC server for backends publishing on the client port.
 //! - [`metrics`]: per-shard counters merged on scrape.
 //! - `heap_profile` (feature `heap-profile` only): a counting allocator for memory work.
 
@@ -32,4 +34,5 @@ pub mod mount;
 pub mod rest;
 pub mod runtime;
 pub mod shutdown;
+pub mod upstream;
 pub mod ws;

@@ -6,10 +6,12 @@
 use bytes::Bytes;
 use futures_rustls::rustls;
 use glommio::{timer::Timer, LocalExecutorBuilder, Placement};
-use pushgate::hook::{
-    client::{tls_config, ClientConfig, HttpClient, SendError},
-    endpoint::{BodyBuilder, Endpoint, EndpointConfig, EndpointStats},
-    retry::RetryPolicy,
+use pushgate::{
+    hook::{
+        endpoint::{BodyBuilder, Endpoint, EndpointConfig, EndpointStats},
+        retry::RetryPolicy,
+    },
+    upstream::http::{tls_config, ClientConfig, HttpClient, SendError},
 };
 use std::{
     collections::VecDeque,

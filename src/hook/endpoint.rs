@@ -19,10 +19,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{
-    client::{with_timeout, HttpClient},
-    retry::{FailureKind, RetryPolicy},
-};
+use super::retry::{FailureKind, RetryPolicy};
+use crate::upstream::http::{with_timeout, HttpClient};
 
 /// Builds one request from a batch: the body and extra headers (content type, signature, ...).
 pub type BodyBuilder<T> = Box<dyn Fn(&[T]) -> (Bytes, Vec<(String, String)>)>;

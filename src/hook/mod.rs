@@ -1,10 +1,10 @@
 //! The hook shard and what feeds it: events from the connection shards (`event`), their
 //! routing to endpoints (`shard`, with the MQTT topic filters of EMQX-style rules in `mqtt`),
 //! Pusher and EMQX bodies (`shard`, `emqx`), and the delivery machinery shared by every
-//! endpoint: HTTP client (`client`), queue, batching and retries (`endpoint`, `retry`).
+//! endpoint: queue, batching and retries (`endpoint`, `retry`), over the HTTP client of
+//! `crate::upstream::http`, which upstream calls share.
 
 pub mod board;
-pub mod client;
 pub mod emqx;
 pub mod endpoint;
 pub mod event;

@@ -5,7 +5,6 @@
 use super::mqtt;
 use super::{
     board::{Board, EndpointReport},
-    client::{ClientConfig, HttpClient},
     emqx,
     endpoint::{Endpoint, EndpointConfig, EndpointStats},
     event::{EmqxKind, HookMesh, HookMsg, PusherEvent},
@@ -18,6 +17,7 @@ use crate::{
     },
     crypto::hmac_hex,
     shutdown::Shutdown,
+    upstream::http::{ClientConfig, HttpClient},
 };
 use bytes::Bytes;
 use glommio::channels::channel_mesh::Role;

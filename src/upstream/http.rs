@@ -1,6 +1,8 @@
 //! An HTTP/1.1 client for one endpoint, on the glommio executor that calls it: hyper's client
 //! connection over a glommio `TcpStream` (plain, or TLS through rustls with the `ring` provider),
 //! with a small pool of idle keep-alive connections, a connect timeout and a request timeout.
+//! Two calls: `post` for webhooks (status only, the answer drained), and `request` for upstream
+//! calls (status, headers and a body read up to a cap, never buffered past it).
 //!
 //! It exists because hyper-util's pooled client wants tokio; the hook shard is a glommio
 //! executor. Errors say whether the failure was at the socket level, which the retry policy
@@ -14,28 +16,29 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::{client::TlsStream, rustls, TlsConnector};
 use glommio::net::TcpStream;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{
+    body::Incoming,
+    client::conn::http1::{self, SendRequest},
+};
 use std::{
     cell::RefCell,
-    future::Future,
     io,
-    net::{SocketAddr, ToSocketAddrs},
-    pin::Pin,
     rc::Rc,
     sync::{Arc, OnceLock},
-    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
-use super::retry::FailureKind;
+pub use super::rt::with_timeout;
+use super::rt::{collect, resolve, CollectError, Io};
+use crate::hook::retry::FailureKind;
 
 /// Timeouts and pool size for one endpoint.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// Default 5 s. Shorter notices a dead host sooner; too short fails on slow networks.
     pub connect_timeout: Duration,
-    /// Default 10 s: a whole `post`, connecting (when no pooled connection serves) included,
-    /// to the end of the response body.
+    /// Default 10 s: a whole `post` or `request`, connecting (when no pooled connection
+    /// serves) included, to the end of the response body.
     pub request_timeout: Duration,
     /// Default 4: idle keep-alive connections kept. One suffices for a sequential sender.
     pub max_idle: usize,
@@ -45,6 +48,11 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// Default `None`: system roots (webpki-roots if none load). Set for private CAs or tests.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Default 1 MiB: the largest response body `request` reads; past it the call fails with
+    /// [`SendError::BodyTooLarge`] and the connection is dropped unread. Gateway answers are
+    /// small JSON; a larger cap lets one bad upstream hold that much memory per call in flight.
+    /// `post` drains and drops bodies, so it has no cap.
+    pub max_response_body: usize,
 }
 
 impl Default for ClientConfig {
@@ -55,6 +63,7 @@ impl Default for ClientConfig {
             max_idle: 4,
             idle_timeout: Duration::from_secs(4),
             tls: None,
+            max_response_body: 1024 * 1024,
         }
     }
 }
@@ -95,14 +104,21 @@ pub enum SendError {
     Protocol(hyper::Error),
     #[error("request: {0}")]
     Request(#[from] http::Error),
+    /// The response body (or its announced length) is larger than `max_response_body`.
+    #[error("response body larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
 }
 
 impl SendError {
     /// True for failures of the socket (resolve, connect, TLS, reset, timeout).
     pub fn is_socket(&self) -> bool {
-        !matches!(self, SendError::Protocol(_) | SendError::Request(_))
+        !matches!(
+            self,
+            SendError::Protocol(_) | SendError::Request(_) | SendError::BodyTooLarge { .. }
+        )
     }
 
+    /// The kind of failure the hook's retry policy pauses for.
     pub fn kind(&self) -> FailureKind {
         if self.is_socket() {
             FailureKind::Socket
@@ -119,6 +135,14 @@ impl SendError {
             SendError::Protocol(e)
         }
     }
+}
+
+/// An upstream's answer to `request`, body read whole.
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
 }
 
 /// Where requests go: parsed once from the URL.
@@ -187,36 +211,77 @@ impl HttpClient {
         self.idle.borrow().len()
     }
 
-    /// POSTs `body` with `headers` (plus Host, Content-Length) and returns the response status
-    /// once the whole response has been read. The body is drained and dropped.
+    /// POSTs `body` with `headers` (plus Host, Content-Length) to the URL's path and returns the
+    /// response status once the whole response has been read. The body is drained and dropped.
     pub async fn post(&self, body: Bytes, headers: &[(String, String)]) -> Result<u16, SendError> {
-        let request = self.request(body, headers)?;
-        let timeout = self.config.request_timeout;
-        match with_timeout(timeout, self.exchange(request)).await {
-            Some(result) => result,
-            None => Err(SendError::Timeout),
-        }
+        let path = self.target.uri.path_and_query().map_or("/", |p| p.as_str());
+        let request = self.build(http::Method::POST, path, headers, body)?;
+        let exchange = async {
+            let (sender, response) = self.exchange(request).await?;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            while let Some(frame) = body.frame().await {
+                frame.map_err(SendError::from_hyper)?;
+            }
+            self.put_idle(sender);
+            Ok(status)
+        };
+        with_timeout(self.config.request_timeout, exchange).await.unwrap_or(Err(SendError::Timeout))
     }
 
-    fn request(
+    /// Sends `method` to `path_and_query` (appended to the URL's own path, so
+    /// `http://backend/api` with `/register?x=1` asks for `/api/register?x=1`) with `headers`
+    /// (plus Host, and Content-Length when `body` is not empty), and returns the status, the
+    /// response headers and the body, read up to `max_response_body`.
+    pub async fn request(
         &self,
-        body: Bytes,
+        method: http::Method,
+        path_and_query: &str,
         headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<Response, SendError> {
+        let path = join_path(self.target.uri.path(), path_and_query);
+        let request = self.build(method, &path, headers, body)?;
+        let limit = self.config.max_response_body;
+        let exchange = async {
+            let (sender, response) = self.exchange(request).await?;
+            let (parts, body) = response.into_parts();
+            let (body, _) = collect(body, limit).await.map_err(|e| match e {
+                CollectError::TooLarge(limit) => SendError::BodyTooLarge { limit },
+                CollectError::Body(e) => SendError::from_hyper(e),
+            })?;
+            self.put_idle(sender);
+            Ok(Response { status: parts.status.as_u16(), headers: parts.headers, body })
+        };
+        with_timeout(self.config.request_timeout, exchange).await.unwrap_or(Err(SendError::Timeout))
+    }
+
+    fn build(
+        &self,
+        method: http::Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Bytes,
     ) -> Result<http::Request<Full<Bytes>>, http::Error> {
-        let path = self.target.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut builder =
-            http::Request::post(path).header(http::header::HOST, &self.target.authority);
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, &self.target.authority);
         for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
         builder.body(Full::new(body))
     }
 
-    /// Sends on a pooled connection if one takes the request, else on a new one.
-    async fn exchange(&self, mut request: http::Request<Full<Bytes>>) -> Result<u16, SendError> {
+    /// Sends on a pooled connection if one takes the request, else on a new one. The caller
+    /// reads the body, then pools the sender if the connection may be reused.
+    async fn exchange(
+        &self,
+        mut request: http::Request<Full<Bytes>>,
+    ) -> Result<(SendRequest<Full<Bytes>>, http::Response<Incoming>), SendError> {
         while let Some(mut sender) = self.take_idle() {
             match sender.try_send_request(request).await {
-                Ok(response) => return self.finish(sender, response).await,
+                Ok(response) => return Ok((sender, response)),
                 Err(mut e) => match e.take_message() {
                     // Not written: the connection was closing. Try the next one.
                     Some(unsent) => request = unsent,
@@ -226,22 +291,7 @@ impl HttpClient {
         }
         let mut sender = self.connect().await?;
         let response = sender.send_request(request).await.map_err(SendError::from_hyper)?;
-        self.finish(sender, response).await
-    }
-
-    /// Reads the response body to the end so the connection can be reused, then pools it.
-    async fn finish(
-        &self,
-        sender: SendRequest<Full<Bytes>>,
-        response: http::Response<hyper::body::Incoming>,
-    ) -> Result<u16, SendError> {
-        let status = response.status().as_u16();
-        let mut body = response.into_body();
-        while let Some(frame) = body.frame().await {
-            frame.map_err(SendError::from_hyper)?;
-        }
-        self.put_idle(sender);
-        Ok(status)
+        Ok((sender, response))
     }
 
     fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
@@ -267,14 +317,15 @@ impl HttpClient {
     /// detached task that ends when the last `SendRequest` for it is dropped.
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
         let target = &self.target;
-        let addr = resolve(&target.host, target.port)?;
+        let addr = resolve(&target.host, target.port)
+            .map_err(|e| SendError::Resolve(target.host.clone(), e))?;
         let stream = TcpStream::connect_timeout(addr, self.config.connect_timeout)
             .await
             .map_err(|e| connect_error(e.into()))?;
         // A failure to disable Nagle costs latency, not correctness.
         let _ = stream.set_nodelay(true);
         match &target.tls {
-            None => handshake(ClientIo(stream)).await,
+            None => handshake(Io::new(stream)).await,
             Some((connector, name)) => {
                 let handshake_tls = connector.connect(name.clone(), stream);
                 let tls: TlsStream<TcpStream> =
@@ -282,33 +333,32 @@ impl HttpClient {
                         .await
                         .ok_or(SendError::ConnectTimeout)?
                         .map_err(SendError::Tls)?;
-                handshake(ClientIo(tls)).await
+                handshake(Io::new(tls)).await
             }
         }
     }
 }
 
 /// Runs hyper's HTTP/1 handshake (no I/O) and spawns the connection driver.
-async fn handshake<S>(io: ClientIo<S>) -> Result<SendRequest<Full<Bytes>>, SendError>
+async fn handshake<S>(io: Io<S>) -> Result<SendRequest<Full<Bytes>>, SendError>
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let (sender, connection) = http1::handshake(io).await.map_err(SendError::from_hyper)?;
     glommio::spawn_local(async move {
         if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "hook client connection ended");
+            tracing::debug!(error = %e, "upstream HTTP/1.1 connection ended");
         }
     })
     .detach();
     Ok(sender)
 }
 
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, SendError> {
-    let not_found = || io::Error::new(io::ErrorKind::NotFound, "no address");
-    (host, port)
-        .to_socket_addrs()
-        .and_then(|mut addrs| addrs.next().ok_or_else(not_found))
-        .map_err(|e| SendError::Resolve(host.to_string(), e))
+/// `base` (the URL's path) without its trailing slash, then `path` with a leading one.
+fn join_path(base: &str, path: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    format!("{base}{slash}{path}")
 }
 
 fn connect_error(e: io::Error) -> SendError {
@@ -317,15 +367,6 @@ fn connect_error(e: io::Error) -> SendError {
     } else {
         SendError::Connect(e)
     }
-}
-
-/// `Some(output)`, or `None` if `duration` passed first (the future is then dropped).
-pub(crate) async fn with_timeout<F: Future>(duration: Duration, future: F) -> Option<F::Output> {
-    let expire = async {
-        glommio::timer::Timer::new(duration).await;
-        None
-    };
-    futures_lite::future::or(async { Some(future.await) }, expire).await
 }
 
 /// The TLS settings for https endpoints without their own: system roots, ring, http/1.1 ALPN.
@@ -364,42 +405,22 @@ fn root_store() -> rustls::RootCertStore {
     roots
 }
 
-/// hyper's I/O traits over any futures-io stream (glommio TCP, or rustls over it).
-struct ClientIo<S>(S);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl<S: AsyncRead + Unpin> hyper::rt::Read for ClientIo<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        let mut chunk = [0u8; 8192];
-        let want = buf.remaining().min(chunk.len());
-        match Pin::new(&mut self.get_mut().0).poll_read(cx, &mut chunk[..want]) {
-            Poll::Ready(Ok(n)) => {
-                buf.put_slice(&chunk[..n]);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> hyper::rt::Write for ClientIo<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    #[test]
+    fn request_paths_go_under_the_url_path() {
+        assert_eq!(join_path("/", "/register?a=1"), "/register?a=1");
+        assert_eq!(join_path("", "register"), "/register");
+        assert_eq!(join_path("/api/", "/register"), "/api/register");
+        assert_eq!(join_path("/api", "sub_add"), "/api/sub_add");
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_close(cx)
+    #[test]
+    fn only_socket_failures_are_socket_kind() {
+        assert_eq!(SendError::Timeout.kind(), FailureKind::Socket);
+        assert_eq!(SendError::ConnectTimeout.kind(), FailureKind::Socket);
+        assert_eq!(SendError::BodyTooLarge { limit: 1 }.kind(), FailureKind::Other);
     }
 }
