@@ -30,6 +30,8 @@ pub struct Stats {
     pub hook_events_dropped: u64,
     /// Notices and questions waiting for room in a ring to another shard (a gauge).
     pub ring_backlog: u64,
+    /// Upstream calls waiting for their answers (a gauge).
+    pub calls_in_flight: u64,
 }
 
 impl AddAssign for Stats {
@@ -46,6 +48,7 @@ impl AddAssign for Stats {
         self.topics += o.topics;
         self.hook_events_dropped += o.hook_events_dropped;
         self.ring_backlog += o.ring_backlog;
+        self.calls_in_flight += o.calls_in_flight;
     }
 }
 
@@ -61,7 +64,7 @@ impl Sum for Stats {
 impl Stats {
     /// The Prometheus text exposition of these counters.
     pub fn render(&self, shards: usize) -> String {
-        let rows: [(&str, &str, &str, u64); 13] = [
+        let rows: [(&str, &str, &str, u64); 14] = [
             ("shards", "gauge", "connection shards", shards as u64),
             ("connections", "gauge", "open WebSocket connections", self.connections),
             ("connections_total", "counter", "connections accepted", self.connections_total),
@@ -94,6 +97,12 @@ impl Stats {
                 "gauge",
                 "notices waiting for room in a ring to another shard",
                 self.ring_backlog,
+            ),
+            (
+                "upstream_calls_in_flight",
+                "gauge",
+                "upstream calls waiting for their answers",
+                self.calls_in_flight,
             ),
         ];
         let mut out = String::new();

@@ -14,11 +14,6 @@ use std::{rc::Rc, sync::Arc};
 /// Tag of the Pusher dialect; its apps are namespaces `0..apps.len()`.
 pub const PUSHER: DialectTag = 0;
 
-/// What the mounted dialects share across shards, built once at start.
-pub struct Mounts {
-    pusher: Arc<pusher::Shared>,
-}
-
 /// One shard's dialects (by tag), the dialect of each namespace, and its router.
 pub struct ShardMounts {
     pub dialects: Vec<Rc<dyn Dialect>>,
@@ -26,13 +21,29 @@ pub struct ShardMounts {
     pub router: Router,
 }
 
+/// A set of dialects to run: built once at start (shared by every shard's thread), it makes
+/// each shard's dialect objects. [`Mounts`] is the server's; tests mount their own.
+pub trait Mounting: Send + Sync {
+    /// The dialect objects and router of one shard.
+    fn for_shard(&self, config: &Arc<Config>) -> ShardMounts;
+
+    /// Whether any mounted dialect makes upstream calls (then the hook shard runs).
+    fn uses_calls(&self) -> bool;
+}
+
+/// The dialects the configuration asks for.
+pub struct Mounts {
+    pusher: Arc<pusher::Shared>,
+}
+
 impl Mounts {
     pub fn new(config: &Config) -> Mounts {
         Mounts { pusher: pusher::Shared::new(config) }
     }
+}
 
-    /// Builds the dialect objects of one shard.
-    pub fn for_shard(&self, config: &Arc<Config>) -> ShardMounts {
+impl Mounting for Mounts {
+    fn for_shard(&self, config: &Arc<Config>) -> ShardMounts {
         let pusher = PusherDialect::new(PUSHER, config.clone(), self.pusher.clone());
         let mut router = Router::default();
         router.mount_ws(PathMatch::Contains("/app/".into()), PUSHER);
@@ -41,5 +52,9 @@ impl Mounts {
         router.mount_rest(Rc::new(pusher.clone()) as Rc<dyn Routes>);
         let ns_tags = vec![PUSHER; config.apps.len()];
         ShardMounts { dialects: vec![Rc::new(pusher)], ns_tags, router }
+    }
+
+    fn uses_calls(&self) -> bool {
+        false
     }
 }

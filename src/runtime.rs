@@ -5,9 +5,9 @@
 use crate::{
     config::Config,
     edge::accept::serve_listener,
-    engine::{self, bus::Bus, bus::Mesh, conn::sys, shard::Shard},
-    hook::{self, board::Board, event::HookMesh, event::Hooks},
-    mount::Mounts,
+    engine::{self, bus::Bus, bus::Mesh, calls::Calls, conn::sys, shard::Shard},
+    hook::{self, board::Board, call::ReplyMesh, event::HookMesh, event::Hooks},
+    mount::{Mounting, Mounts},
     shutdown::Shutdown,
 };
 use anyhow::{anyhow, Context};
@@ -36,9 +36,9 @@ pub struct Running {
 struct Setup {
     config: Arc<Config>,
     mesh: Mesh,
-    /// The rings to the hook shard, when any hook is configured.
-    hook_mesh: Option<HookMesh>,
-    mounts: Arc<Mounts>,
+    /// The rings to the hook shard and back, when a hook shard runs.
+    hook_mesh: Option<(HookMesh, ReplyMesh)>,
+    mounts: Arc<dyn Mounting>,
     /// The hook shard's counters, for `/metrics`.
     board: Arc<Board>,
     addr: SocketAddr,
@@ -46,8 +46,14 @@ struct Setup {
     shutdown: Shutdown,
 }
 
-/// Starts the shards and returns once every one is listening.
+/// Starts the server's dialects on their shards; returns once every shard is listening.
 pub fn start(config: Config) -> anyhow::Result<Running> {
+    let mounts = Arc::new(Mounts::new(&config));
+    start_with(config, mounts)
+}
+
+/// Starts the shards with the dialects `mounts` makes (tests mount their own).
+pub fn start_with(config: Config, mounts: Arc<dyn Mounting>) -> anyhow::Result<Running> {
     let nr = match config.shards {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -55,9 +61,12 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
     let addr = resolve(&config)?;
     let config = Arc::new(Config { port: addr.port(), shards: nr, ..config });
     let mesh: Mesh = MeshBuilder::full(nr, config.ring_capacity);
-    let hook_mesh = config.has_hooks().then(|| HookMesh::partial(nr + 1, config.ring_capacity));
+    let hook_shard = config.has_hooks() || mounts.uses_calls();
+    let hook_mesh = hook_shard.then(|| {
+        let capacity = config.ring_capacity;
+        (HookMesh::partial(nr + 1, capacity), ReplyMesh::partial(nr + 1, capacity))
+    });
     let board = Arc::new(Board::default());
-    let mounts = Arc::new(Mounts::new(&config));
     let shutdown = Shutdown::default();
     let (ready_tx, ready_rx) = bounded::<Result<usize, String>>(nr + 1);
     let (exit_tx, exit_rx) = bounded::<usize>(nr);
@@ -85,13 +94,19 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
             .map_err(|e| anyhow!("cannot start shard {id} (io_uring, locked memory?): {e}"))?;
     }
     let expected = nr + usize::from(hook_mesh.is_some());
-    if let Some(mesh) = hook_mesh {
-        let (config, ready, board) = (config.clone(), ready_tx.clone(), board.clone());
-        let stop = shutdown.clone();
+    if let Some((mesh, replies)) = hook_mesh {
+        let setup = hook::shard::Setup {
+            config: config.clone(),
+            mesh,
+            replies,
+            board: board.clone(),
+            ready: ready_tx.clone(),
+            shutdown: shutdown.clone(),
+        };
         LocalExecutorBuilder::new(Placement::Unbound)
             .name("hooks")
             .io_memory(config.io_memory)
-            .spawn(move || async move { hook::shard::run(config, mesh, board, ready, stop).await })
+            .spawn(move || async move { hook::shard::run(setup).await })
             .map_err(|e| anyhow!("cannot start the hook shard: {e}"))?;
     }
     for _ in 0..expected {
@@ -120,20 +135,31 @@ async fn run_shard(setup: Setup) {
         let _ = ready.send(Err("shard could not join the ring mesh".into()));
         return;
     };
-    let hook_senders = match hook_mesh {
-        Some(mesh) => match mesh.join(Role::Producer).await {
-            Ok((senders, _)) => Some(senders),
-            Err(e) => {
-                let _ = ready.send(Err(format!("shard could not reach the hook shard: {e}")));
-                return;
+    let (hook_senders, replies) = match hook_mesh {
+        Some((mesh, replies)) => {
+            let joined = match mesh.join(Role::Producer).await {
+                Ok((senders, _)) => replies.join(Role::Consumer).await.map(|r| (senders, r.1)),
+                Err(e) => Err(e),
+            };
+            match joined {
+                Ok((senders, replies)) => (Some(senders), Some(replies)),
+                Err(_) => {
+                    let _ = ready.send(Err("shard could not reach the hook shard".into()));
+                    return;
+                }
             }
-        },
-        None => None,
+        }
+        None => (None, None),
     };
     let hooks = Hooks::new(&config, hook_senders, board);
+    let reply_to = replies.as_ref().and_then(|r| r.consumer_id());
+    let calls = Calls::new(config.max_calls_in_flight, reply_to);
     let mounted = mounts.for_shard(&config);
-    let shard = Shard::new(config, bus, hooks, mounted.dialects, mounted.ns_tags);
+    let shard = Shard::new(config, bus, hooks, calls, mounted.dialects, mounted.ns_tags);
     engine::start(&shard, receivers);
+    if let Some(replies) = replies {
+        engine::calls::listen(&shard, replies);
+    }
     let router = Rc::new(mounted.router);
     let accept = glommio::spawn_local(serve_listener(shard.clone(), router, listener));
     let _ = ready.send(Ok(shard.id()));

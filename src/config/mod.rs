@@ -58,6 +58,11 @@ pub struct Config {
     pub http_idle_timeout_secs: u64,
     /// Longest channel name. Default 164, Pusher's documented limit (prefixes included).
     pub max_channel_name_len: usize,
+    /// Upstream calls one shard may have waiting for answers at once; past it a call is
+    /// refused at once (the dialect answers with its own error). Default 4096: each waiting
+    /// call holds its request and a pending slot, so this bounds what a flood of requests to a
+    /// slow upstream can hold.
+    pub max_calls_in_flight: usize,
     /// Delivery defaults of every webhook and event hook (`[hooks]`).
     pub hooks: HooksConfig,
     /// EMQX-style event hooks (`[[event_hooks]]`): an event, an optional MQTT topic filter, a URL.
@@ -144,6 +149,7 @@ impl Default for Config {
             shutdown_grace_ms: 3000,
             http_idle_timeout_secs: 60,
             max_channel_name_len: 164,
+            max_calls_in_flight: 4096,
             hooks: HooksConfig::default(),
             event_hooks: Vec::new(),
             apps: vec![AppConfig::default()],
@@ -282,6 +288,7 @@ impl Config {
             ("ring_depth", self.ring_depth),
             ("http_idle_timeout_secs", self.http_idle_timeout_secs as usize),
             ("max_channel_name_len", self.max_channel_name_len),
+            ("max_calls_in_flight", self.max_calls_in_flight),
         ];
         for (key, value) in positive {
             if value == 0 {

@@ -8,10 +8,12 @@
 //! connection's dialect (`seam::Dialect::on_message`) turns it into an operation ->
 //! `fanout::publish` queues the encoded frame on local subscribers and sends it by reference
 //! over `bus` -> each shard's `rings` task runs `fanout::deliver_local` -> each subscriber's
-//! driver writes its queue with one `sendmsg`.
+//! driver writes its queue with one `sendmsg`. A dialect that needs an upstream's answer
+//! awaits `Shard::call` (`calls`): the hook shard makes the request and answers on a ring.
 
 pub mod addr;
 pub mod bus;
+pub mod calls;
 pub mod conn;
 pub mod fanout;
 pub mod home;

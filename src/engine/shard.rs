@@ -4,6 +4,7 @@
 
 use super::{
     bus::{Answer, Bus, Notice, Query, ShardMsg},
+    calls::Calls,
     conn::{queue::Frame, Close, ConnEntry, ConnKey, DialectTag},
     home,
     seam::{Dialect, Gone, Policy},
@@ -34,6 +35,8 @@ pub struct Shard {
     pub bus: Bus,
     /// The sending side to the hook shard.
     pub hooks: Hooks,
+    /// Upstream calls waiting for their answers.
+    pub calls: Calls,
     pub state: RefCell<ShardState>,
     /// Read buffer shared by every connection of this shard: a connection reads into it and
     /// keeps only an incomplete frame's bytes, so idle connections hold no read buffer.
@@ -59,6 +62,7 @@ impl Shard {
         config: Arc<Config>,
         bus: Bus,
         hooks: Hooks,
+        calls: Calls,
         dialects: Vec<Rc<dyn Dialect>>,
         ns_tags: Vec<DialectTag>,
     ) -> Rc<Shard> {
@@ -68,6 +72,7 @@ impl Shard {
             config,
             bus,
             hooks,
+            calls,
             state: RefCell::default(),
             scratch: RefCell::new(vec![0; SCRATCH]),
             dialects,
@@ -332,6 +337,7 @@ impl Shard {
             topics: state.topics.len() as u64,
             hook_events_dropped: self.hooks.dropped.get(),
             ring_backlog: self.backlog.borrow().iter().flatten().map(|q| q.len() as u64).sum(),
+            calls_in_flight: self.calls.in_flight() as u64,
             ..state.stats
         }
     }

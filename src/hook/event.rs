@@ -11,13 +11,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The mesh from the connection shards (producers) to the hook shard (consumer).
 pub type HookMesh = MeshBuilder<HookMsg, Partial>;
 
-/// One event for the hook shard.
-#[derive(Debug, Clone)]
+/// One message for the hook shard.
+#[derive(Debug)]
 pub enum HookMsg {
     /// A Pusher webhook event of an app.
     Pusher { app: u16, event: PusherEvent },
     /// An EMQX-style event.
     Emqx(EmqxEvent),
+    /// An upstream call for a connection (answered on the reply mesh).
+    Call(Box<super::call::Call>),
 }
 
 /// A Pusher webhook event, serialized as Pusher sends it inside `events`.
@@ -213,6 +215,13 @@ impl Hooks {
         if senders.try_send_to(0, msg).is_err() {
             self.dropped.set(self.dropped.get() + 1);
         }
+    }
+
+    /// Hands an upstream call to the hook shard, waiting while its ring is full (the caller
+    /// bounds the calls in flight). False if no hook shard runs.
+    pub async fn call(&self, call: super::call::Call) -> bool {
+        let Some(senders) = &self.senders else { return false };
+        senders.send_to(0, HookMsg::Call(Box::new(call))).await.is_ok()
     }
 
     /// Sends a Pusher webhook event if anyone wants it.

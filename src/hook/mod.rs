@@ -2,9 +2,11 @@
 //! routing to endpoints (`shard`, with the MQTT topic filters of EMQX-style rules in `mqtt`),
 //! Pusher and EMQX bodies (`shard`, `emqx`), and the delivery machinery shared by every
 //! endpoint: queue, batching and retries (`endpoint`, `retry`), over the HTTP client of
-//! `crate::upstream::http`, which upstream calls share.
+//! `crate::upstream::http`, which upstream calls share. It also makes upstream calls for the
+//! connection shards and answers them over rings (`call`).
 
 pub mod board;
+pub mod call;
 pub mod emqx;
 pub mod endpoint;
 pub mod event;

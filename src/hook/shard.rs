@@ -5,6 +5,7 @@
 use super::mqtt;
 use super::{
     board::{Board, EndpointReport},
+    call::{Caller, ReplyMesh},
     emqx,
     endpoint::{Endpoint, EndpointConfig, EndpointStats},
     event::{EmqxKind, HookMesh, HookMsg, PusherEvent},
@@ -51,27 +52,44 @@ struct Router {
     /// Each event-hook endpoint once (rules may share one).
     rule_endpoints: Vec<(RuleTarget, Rc<Endpoint<String>>)>,
     node: String,
+    /// Makes upstream calls for the connection shards.
+    caller: Rc<Caller>,
+}
+
+/// What the hook shard is started with.
+pub struct Setup {
+    pub config: Arc<Config>,
+    /// The rings from the connection shards.
+    pub mesh: HookMesh,
+    /// The rings back to the connection shards, for upstream answers.
+    pub replies: ReplyMesh,
+    pub board: Arc<Board>,
+    pub ready: crossbeam_channel::Sender<Result<usize, String>>,
+    pub shutdown: Shutdown,
 }
 
 /// Runs the hook shard until shutdown.
-pub async fn run(
-    config: Arc<Config>,
-    mesh: HookMesh,
-    board: Arc<Board>,
-    ready: crossbeam_channel::Sender<Result<usize, String>>,
-    shutdown: Shutdown,
-) {
-    let router = match Router::new(&config) {
-        Ok(router) => Rc::new(router),
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
+pub async fn run(setup: Setup) {
+    let Setup { config, mesh, replies, board, ready, shutdown } = setup;
+    // Joined in the order the shards join them (the hook rings, then the reply rings).
     let mut receivers = match mesh.join(Role::Consumer).await {
         Ok((_, receivers)) => receivers,
         Err(e) => {
             let _ = ready.send(Err(format!("hook shard could not join its rings: {e}")));
+            return;
+        }
+    };
+    let caller = match replies.join(Role::Producer).await {
+        Ok((senders, _)) => Caller::new(senders),
+        Err(e) => {
+            let _ = ready.send(Err(format!("hook shard could not join the reply rings: {e}")));
+            return;
+        }
+    };
+    let router = match Router::new(&config, caller) {
+        Ok(router) => Rc::new(router),
+        Err(e) => {
+            let _ = ready.send(Err(e));
             return;
         }
     };
@@ -98,7 +116,7 @@ pub async fn run(
 }
 
 impl Router {
-    fn new(config: &Config) -> Result<Router, String> {
+    fn new(config: &Config, caller: Rc<Caller>) -> Result<Router, String> {
         let mut webhooks = Vec::new();
         for app in &config.apps {
             let mut list = Vec::new();
@@ -137,11 +155,12 @@ impl Router {
                 endpoint,
             });
         }
-        Ok(Router { webhooks, rules, rule_endpoints, node: node_name() })
+        Ok(Router { webhooks, rules, rule_endpoints, node: node_name(), caller })
     }
 
     fn route(&self, msg: HookMsg) {
         match msg {
+            HookMsg::Call(call) => self.caller.start(*call),
             HookMsg::Pusher { app, event } => {
                 for hook in self.webhooks.get(usize::from(app)).into_iter().flatten() {
                     let wanted = hook.config.event_types.iter().any(|t| t == event.name);
