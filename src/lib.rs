@@ -17,6 +17,8 @@
 //! - [`hook`]: the hook shard: Pusher webhooks and EMQX-style event hooks, delivered over HTTP
 //!   with queues, batching and retries, never blocking a connection shard.
 //! - [`metrics`]: per-shard counters merged on scrape.
+//! - [`store`]: durable state on one storage thread with group commit (one transaction and one
+//!   fsync for all waiting writes); shards await it and never touch the disk.
 //! - `heap_profile` (feature `heap-profile` only): a counting allocator for memory work.
 
 pub mod bus;
@@ -32,5 +34,6 @@ pub mod http;
 pub mod metrics;
 pub mod runtime;
 pub mod shard;
+pub mod store;
 pub mod topic;
 pub mod ws;
