@@ -57,6 +57,9 @@ impl StoreHandle {
 
     /// The value of `key` in `table`, as of every commit acknowledged before this call.
     pub fn get(&self, table: &'static str, key: impl Into<Bytes>) -> Reply<Option<Bytes>> {
+        if table.is_empty() {
+            return Reply::failed(no_table());
+        }
         let key = key.into();
         self.ask(|answer| Request::Get { table, key, answer })
     }
@@ -64,11 +67,17 @@ impl StoreHandle {
     /// Up to `limit` entries of `range` in key order (never more than `max_scan_items`); page
     /// on with `range.after(last_key)`.
     pub fn scan(&self, table: &'static str, range: KeyRange, limit: usize) -> Reply<Entries> {
+        if table.is_empty() {
+            return Reply::failed(no_table());
+        }
         self.ask(|answer| Request::Scan { table, range, limit, reverse: false, answer })
     }
 
     /// As [`StoreHandle::scan`], from the last key down; page on with `range.before(last_key)`.
     pub fn scan_rev(&self, table: &'static str, range: KeyRange, limit: usize) -> Reply<Entries> {
+        if table.is_empty() {
+            return Reply::failed(no_table());
+        }
         self.ask(|answer| Request::Scan { table, range, limit, reverse: true, answer })
     }
 
@@ -91,6 +100,11 @@ impl StoreHandle {
             Err(error) => Reply::failed(error),
         }
     }
+}
+
+/// redb refuses (panics on) a table without a name.
+fn no_table() -> StoreError {
+    StoreError::Invalid("a read names no table".into())
 }
 
 /// The answer to one request, as a future. Resolves to `StoreError::Closed` if the storage

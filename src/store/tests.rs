@@ -212,6 +212,8 @@ fn invalid_batches_are_refused_before_the_queue_and_empty_ones_need_no_trip() {
     long.delete(T, "a").delete(T, "b").delete(T, "c");
     assert!(matches!(block_on(handle.commit(long)), Err(StoreError::Invalid(_))));
     block_on(handle.commit(Batch::new())).expect("an empty batch commits nothing");
+    assert!(matches!(block_on(handle.get("", "k")), Err(StoreError::Invalid(_))));
+    assert!(matches!(block_on(handle.scan("", KeyRange::all(), 1)), Err(StoreError::Invalid(_))));
     assert_eq!(requests.len(), 0);
 }
 

@@ -74,25 +74,7 @@ impl Worker {
         let mut group = Group::default();
         loop {
             let Some(first) = carried.take().or_else(|| queue.pop()) else { return };
-            let mut next = Some(first);
-            while let Some(request) = next.take() {
-                match request {
-                    Request::Commit { batch, answer } => {
-                        if group.ops > 0 && group.ops + batch.len() > max_ops {
-                            carried = Some(Request::Commit { batch, answer });
-                            break;
-                        }
-                        group.ops += batch.len();
-                        group.writes.push((batch, answer));
-                    }
-                    Request::Stop { done } => {
-                        group.stop = Some(done);
-                        break;
-                    }
-                    read => group.reads.push(read),
-                }
-                next = queue.try_pop();
-            }
+            carried = group.take(first, &queue, max_ops);
             group.answer_reads(&mut disk, max_scan, &meter);
             group.commit(&mut disk, &meter);
             if let Some(done) = group.stop.take() {
@@ -115,6 +97,30 @@ struct Group {
 }
 
 impl Group {
+    /// Takes `first` and whatever waits behind it, until the queue is empty, a `Stop`, or a
+    /// commit that would pass `max_ops` (returned, to open the next group).
+    fn take(&mut self, first: Request, queue: &Queue, max_ops: usize) -> Option<Request> {
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Commit { batch, answer } => {
+                    if self.ops > 0 && self.ops + batch.len() > max_ops {
+                        return Some(Request::Commit { batch, answer });
+                    }
+                    self.ops += batch.len();
+                    self.writes.push((batch, answer));
+                }
+                Request::Stop { done } => {
+                    self.stop = Some(done);
+                    return None;
+                }
+                read => self.reads.push(read),
+            }
+            next = queue.try_pop();
+        }
+        None
+    }
+
     fn answer_reads(&mut self, disk: &mut Disk, max_scan: usize, meter: &Meter) {
         if self.reads.is_empty() {
             return;

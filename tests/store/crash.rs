@@ -71,6 +71,10 @@ fn every_acknowledged_write_survives_kill_9() {
         let kill_after = 40 + 130 * round;
         let acknowledged = run_and_kill(&dir, kill_after);
         assert!(acknowledged.len() >= kill_after, "round {round}: {} acks", acknowledged.len());
+        assert!(
+            acknowledged.len() < MOST as usize,
+            "round {round}: the burst ended before the kill"
+        );
         check(&dir, &acknowledged, round);
     }
 }
