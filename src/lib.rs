@@ -19,6 +19,8 @@
 //! - [`upstream`]: request/response calls to upstreams (HTTP/1.1, h2c + unary gRPC, length-prefixed
 //!   TCP JSON), and the h2c/gRPC server for backends publishing on the client port.
 //! - [`metrics`]: per-shard counters merged on scrape.
+//! - [`store`]: durable state on one storage thread with group commit (one transaction and one
+//!   fsync for all waiting writes); shards await it and never touch the disk.
 //! - `heap_profile` (feature `heap-profile` only): a counting allocator for memory work.
 
 pub mod config;
@@ -34,5 +36,6 @@ pub mod mount;
 pub mod rest;
 pub mod runtime;
 pub mod shutdown;
+pub mod store;
 pub mod upstream;
 pub mod ws;
