@@ -45,7 +45,7 @@ impl Mounts {
 impl Mounting for Mounts {
     fn for_shard(&self, config: &Arc<Config>) -> ShardMounts {
         let pusher = PusherDialect::new(PUSHER, config.clone(), self.pusher.clone());
-        let mut router = Router::default();
+        let mut router = Router::new(config);
         router.mount_ws(PathMatch::Contains("/app/".into()), PUSHER);
         // A Pusher client that got the path wrong understands Pusher's 4005 better than a 404.
         router.fallback_ws(PUSHER);

@@ -119,9 +119,9 @@ struct Mounts {
 }
 
 impl Mounting for Mounts {
-    fn for_shard(&self, _: &Arc<Config>) -> ShardMounts {
+    fn for_shard(&self, config: &Arc<Config>) -> ShardMounts {
         let dialect = Caller { upstream: self.upstream.clone(), gone: self.gone.clone() };
-        let mut router = Router::default();
+        let mut router = Router::new(config);
         router.mount_ws(PathMatch::Exact("/calls".into()), 0);
         ShardMounts { dialects: vec![Rc::new(dialect)], ns_tags: vec![0], router }
     }

@@ -63,6 +63,16 @@ pub struct Config {
     /// call holds its request and a pending slot, so this bounds what a flood of requests to a
     /// slow upstream can hold.
     pub max_calls_in_flight: usize,
+    /// Largest request message on an HTTP/2 (gRPC) connection to the client port, in bytes.
+    /// Default 1 MiB (below gRPC's usual 4 MiB: what backends publish is pushed to WebSocket
+    /// clients, whose limits are far smaller); larger gets RESOURCE_EXHAUSTED (413 for plain).
+    pub grpc_max_message_bytes: usize,
+    /// Streams one HTTP/2 connection may have open at once. Default 100; with the message cap
+    /// it bounds a connection's buffered requests.
+    pub grpc_max_concurrent_streams: u32,
+    /// Seconds an HTTP/2 connection may stay idle with no stream open before it is shut down.
+    /// Default 300: publishers keep their connection; this reaps abandoned ones.
+    pub grpc_idle_timeout_secs: u64,
     /// Delivery defaults of every webhook and event hook (`[hooks]`).
     pub hooks: HooksConfig,
     /// EMQX-style event hooks (`[[event_hooks]]`): an event, an optional MQTT topic filter, a URL.
@@ -150,6 +160,9 @@ impl Default for Config {
             http_idle_timeout_secs: 60,
             max_channel_name_len: 164,
             max_calls_in_flight: 4096,
+            grpc_max_message_bytes: 1024 * 1024,
+            grpc_max_concurrent_streams: 100,
+            grpc_idle_timeout_secs: 300,
             hooks: HooksConfig::default(),
             event_hooks: Vec::new(),
             apps: vec![AppConfig::default()],
@@ -289,6 +302,9 @@ impl Config {
             ("http_idle_timeout_secs", self.http_idle_timeout_secs as usize),
             ("max_channel_name_len", self.max_channel_name_len),
             ("max_calls_in_flight", self.max_calls_in_flight),
+            ("grpc_max_message_bytes", self.grpc_max_message_bytes),
+            ("grpc_max_concurrent_streams", self.grpc_max_concurrent_streams as usize),
+            ("grpc_idle_timeout_secs", self.grpc_idle_timeout_secs as usize),
         ];
         for (key, value) in positive {
             if value == 0 {

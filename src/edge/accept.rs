@@ -1,6 +1,7 @@
 //! The accept loop and the opening of each connection: read the first request head, then either
 //! hand an upgrade to the dialect the router picks (which admits or refuses it before anything
-//! is answered) or hand the connection to the REST server.
+//! is answered) or hand the connection to the REST server; a connection that opens with the
+//! HTTP/2 preface (backends publishing over gRPC) goes to the h2c server.
 
 use super::{http, router::Router};
 use crate::{
@@ -10,6 +11,8 @@ use crate::{
         shard::Shard,
     },
     hook::event::{now_ms, EmqxEvent, EmqxKind},
+    rest::h2_not_found,
+    upstream::grpc::server::{is_h2_preface, serve_h2c, H2Request},
     ws::handshake::{self, Opening, Upgrade},
 };
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -42,7 +45,8 @@ async fn open(shard: Rc<Shard>, router: Rc<Router>, mut stream: TcpStream) {
     }
     let head = glommio::timer::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await;
     let (head, opening, len) = match head {
-        Ok(found) => found,
+        Ok(Head::Http1(head, opening, len)) => (head, opening, len),
+        Ok(Head::H2(read)) => return Box::pin(serve_h2(shard, router, stream, read)).await,
         Err(e) => {
             tracing::debug!("no request head: {e}");
             return;
@@ -61,8 +65,17 @@ async fn open(shard: Rc<Shard>, router: Rc<Router>, mut stream: TcpStream) {
     }
 }
 
-/// Reads until a complete request head; the buffer may hold bytes past it.
-async fn read_head(stream: &mut TcpStream) -> glommio::Result<(Vec<u8>, Opening, usize), ()> {
+/// How a connection opens.
+enum Head {
+    /// An HTTP/1.1 request head (what it asks for, its length), with any bytes past it.
+    Http1(Vec<u8>, Opening, usize),
+    /// The HTTP/2 preface, with any bytes past it.
+    H2(Vec<u8>),
+}
+
+/// Reads until a complete request head (or the HTTP/2 preface); the buffer may hold bytes past
+/// it.
+async fn read_head(stream: &mut TcpStream) -> glommio::Result<Head, ()> {
     let mut buf = vec![0u8; 1024];
     let mut filled = 0;
     loop {
@@ -74,10 +87,18 @@ async fn read_head(stream: &mut TcpStream) -> glommio::Result<(Vec<u8>, Opening,
             return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }
         filled += n;
+        match is_h2_preface(&buf[..filled]) {
+            Some(true) => {
+                buf.truncate(filled);
+                return Ok(Head::H2(buf));
+            }
+            None => continue,
+            Some(false) => {}
+        }
         match handshake::read_opening(&buf[..filled]) {
             Ok(Some((opening, len))) => {
                 buf.truncate(filled);
-                return Ok((buf, opening, len));
+                return Ok(Head::Http1(buf, opening, len));
             }
             Ok(None) => {}
             Err(e) => {
@@ -86,6 +107,23 @@ async fn read_head(stream: &mut TcpStream) -> glommio::Result<(Vec<u8>, Opening,
                 return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e).into());
             }
         }
+    }
+}
+
+/// Serves HTTP/2 (h2c): each request goes to the route table that serves its path.
+async fn serve_h2(shard: Rc<Shard>, router: Rc<Router>, stream: TcpStream, read: Vec<u8>) {
+    let config = router.h2c.clone();
+    let handler = move |request: H2Request| {
+        let (shard, router) = (shard.clone(), router.clone());
+        async move {
+            match router.h2_for(&request.path) {
+                Some(routes) => routes.call_h2(shard, request).await,
+                None => h2_not_found(&request),
+            }
+        }
+    };
+    if let Err(e) = serve_h2c(stream, read, config, handler).await {
+        tracing::debug!("h2c connection ended: {e}");
     }
 }
 

@@ -1,8 +1,10 @@
 //! The router: which dialect a WebSocket upgrade's path belongs to, and which REST route table
 //! serves a plain request's path. Built once per shard from the mounted dialects.
 
-use crate::{engine::conn::DialectTag, rest::Routes};
-use std::rc::Rc;
+use crate::{
+    config::Config, engine::conn::DialectTag, rest::Routes, upstream::grpc::server::H2cConfig,
+};
+use std::{rc::Rc, time::Duration};
 
 /// How a mount matches a request path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,8 @@ impl PathMatch {
 /// The mount table of one shard.
 #[derive(Default)]
 pub struct Router {
+    /// Limits of h2c connections (backends publishing over gRPC).
+    pub h2c: Rc<H2cConfig>,
     ws: Vec<(PathMatch, DialectTag)>,
     /// The dialect that answers upgrades no mount claims (with its own "not found" close), if
     /// any; without one they get an HTTP 404.
@@ -33,6 +37,16 @@ pub struct Router {
 }
 
 impl Router {
+    /// An empty router with the configured h2c limits.
+    pub fn new(config: &Config) -> Router {
+        let h2c = H2cConfig {
+            max_message: config.grpc_max_message_bytes,
+            max_concurrent_streams: config.grpc_max_concurrent_streams,
+            idle_timeout: Duration::from_secs(config.grpc_idle_timeout_secs),
+        };
+        Router { h2c: Rc::new(h2c), ..Router::default() }
+    }
+
     /// Mounts a dialect's WebSocket endpoint.
     pub fn mount_ws(&mut self, path: PathMatch, tag: DialectTag) {
         self.ws.push((path, tag));
@@ -57,6 +71,11 @@ impl Router {
     /// The route table serving `path`.
     pub fn rest_for(&self, path: &str) -> Option<&Rc<dyn Routes>> {
         self.rest.iter().find(|r| r.serves(path))
+    }
+
+    /// The route table serving h2c requests to `path`.
+    pub fn h2_for(&self, path: &str) -> Option<&Rc<dyn Routes>> {
+        self.rest.iter().find(|r| r.serves_h2(path))
     }
 }
 

@@ -2,7 +2,10 @@
 //! it: the reply type, JSON and text answers, errors as `{"error": ..., "code": ...}`, and the
 //! [`Routes`] trait a dialect implements to serve paths of its own.
 
-use crate::engine::{seam::LocalFuture, shard::Shard};
+use crate::{
+    engine::{seam::LocalFuture, shard::Shard},
+    upstream::grpc::server::{H2Reply, H2Request},
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{body::Incoming, header, Request, Response, StatusCode};
@@ -17,6 +20,29 @@ pub trait Routes {
 
     /// Serves one request on the shard it landed on.
     fn call(&self, shard: Rc<Shard>, request: Request<Incoming>) -> LocalFuture<'static, Reply>;
+
+    /// Whether this table serves HTTP/2 (h2c) requests to `path`: gRPC methods of backends
+    /// that publish, or plain requests over HTTP/2.
+    fn serves_h2(&self, _path: &str) -> bool {
+        false
+    }
+
+    /// Serves one h2c request (asked only when `serves_h2` said yes).
+    fn call_h2(&self, _shard: Rc<Shard>, request: H2Request) -> LocalFuture<'static, H2Reply> {
+        Box::pin(std::future::ready(h2_not_found(&request)))
+    }
+}
+
+/// The answer to an h2c request no route serves: UNIMPLEMENTED for gRPC, else 404.
+pub fn h2_not_found(request: &H2Request) -> H2Reply {
+    use crate::upstream::grpc::{server::GrpcResponse, wire::Code};
+    if request.grpc {
+        let message = format!("unknown method {}", request.path);
+        return H2Reply::Grpc(GrpcResponse::error(Code::UNIMPLEMENTED, message));
+    }
+    let mut answer = http::Response::new(Bytes::from_static(b"{\"error\":\"Not found\"}"));
+    *answer.status_mut() = StatusCode::NOT_FOUND;
+    H2Reply::Http(answer)
 }
 
 /// Reads a request body of at most `limit` bytes (413 past it).
