@@ -14,6 +14,12 @@ use std::{rc::Rc, sync::Arc};
 /// Tag of the Pusher dialect; its apps are namespaces `0..apps.len()`.
 pub const PUSHER: DialectTag = 0;
 
+/// The namespace of a dialect that has one (every dialect but Pusher): they follow the Pusher
+/// apps in tag order, so `ns_tags` lists Pusher's apps and then one namespace per such dialect.
+pub fn namespace(config: &Config, tag: DialectTag) -> u16 {
+    (config.apps.len() + usize::from(tag) - 1) as u16
+}
+
 /// One shard's dialects (by tag), the dialect of each namespace, and its router.
 pub struct ShardMounts {
     pub dialects: Vec<Rc<dyn Dialect>>,
