@@ -94,9 +94,7 @@ impl Shard {
         let Some(reply_to) = self.calls.reply_to else {
             return Err(CallError::Unavailable);
         };
-        let wait = match &request {
-            Request::Http(r) => r.timeout + MARGIN,
-        };
+        let wait = request.deadline() + MARGIN;
         let (id, rx) = self.calls.register()?;
         let sent = self.hooks.call(Call { reply_to, id, request }).await;
         let answer = if sent {

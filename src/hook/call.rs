@@ -4,7 +4,11 @@
 //! callers; the shard side (`engine::calls`) bounds the calls in flight and drops answers for
 //! connections that have gone.
 
-use crate::upstream::http::{ClientConfig, HttpClient, SendError};
+use crate::upstream::{
+    grpc::{GrpcClient, GrpcConfig, GrpcError},
+    http::{ClientConfig, HttpClient, SendError},
+    tcp_json::{TcpJsonClient, TcpJsonConfig},
+};
 use ahash::AHashMap;
 use bytes::Bytes;
 use glommio::channels::channel_mesh::{MeshBuilder, Partial, Senders};
@@ -20,6 +24,48 @@ pub type ReplyMesh = MeshBuilder<CallReply, Partial>;
 #[derive(Debug)]
 pub enum Request {
     Http(HttpRequest),
+    TcpJson(TcpJsonRequest),
+    Grpc(GrpcRequest),
+}
+
+impl Request {
+    /// The longest the call may take at the hook shard.
+    pub fn deadline(&self) -> Duration {
+        match self {
+            Request::Http(r) => r.timeout,
+            Request::TcpJson(r) => {
+                // Connect picks, then the exchange and one resend on a new connection.
+                let picks = r.config.retries.unwrap_or(r.nodes.len()).max(1) as u32;
+                let exchange = r.config.send_timeout + r.config.read_timeout;
+                r.config.connect_timeout * (picks + 1) + exchange * 2
+            }
+            Request::Grpc(r) => r.config.connect_timeout + r.config.request_timeout,
+        }
+    }
+}
+
+/// One JSON frame to a length-prefixed TCP upstream (APISIX's `0xB7 0x00` + u32 LE framing).
+/// The answer is the reply frame's JSON as the body (status 200).
+#[derive(Debug, Clone)]
+pub struct TcpJsonRequest {
+    /// The pool's name: calls naming the same upstream share its connections.
+    pub upstream: String,
+    /// `host:port` of each node, picked round robin.
+    pub nodes: Vec<String>,
+    pub config: TcpJsonConfig,
+    pub json: Bytes,
+}
+
+/// A unary gRPC call over h2c to `base` (`http://host:port`). The answer's status is the
+/// gRPC status code, its `grpc-message` header the message, its body the reply message.
+#[derive(Debug, Clone)]
+pub struct GrpcRequest {
+    pub base: String,
+    pub config: GrpcConfig,
+    /// `/package.Service/Method`.
+    pub path: String,
+    pub message: Bytes,
+    pub metadata: Vec<(String, String)>,
 }
 
 /// An HTTP/1.1 request to `base` (`http://host:port[/path]`) + `path_and_query`.
@@ -71,6 +117,10 @@ pub enum CallError {
     Failed(String),
     #[error("the connection closed before the answer came")]
     Gone,
+    /// A length-prefixed TCP upstream failed, with APISIX's code (5001, 5021..5024) and the
+    /// HTTP status it answers with.
+    #[error("failed to connect/request upstream ({code})")]
+    Upstream { code: u16, status: u16 },
 }
 
 /// A call on its way to the hook shard: the answer goes to consumer `reply_to` of the reply
@@ -92,12 +142,19 @@ pub struct CallReply {
 /// The hook shard's side: one client per upstream, and the rings back to the shards.
 pub struct Caller {
     http: RefCell<AHashMap<String, HttpClient>>,
+    tcp_json: RefCell<AHashMap<String, TcpJsonClient>>,
+    grpc: RefCell<AHashMap<String, GrpcClient>>,
     replies: Senders<CallReply>,
 }
 
 impl Caller {
     pub fn new(replies: Senders<CallReply>) -> Rc<Caller> {
-        Rc::new(Caller { http: RefCell::default(), replies })
+        Rc::new(Caller {
+            http: RefCell::default(),
+            tcp_json: RefCell::default(),
+            grpc: RefCell::default(),
+            replies,
+        })
     }
 
     /// Makes the call in a task of its own and sends the answer back.
@@ -106,6 +163,8 @@ impl Caller {
         glommio::spawn_local(async move {
             let result = match call.request {
                 Request::Http(request) => caller.http(request).await,
+                Request::TcpJson(request) => caller.tcp_json(request).await,
+                Request::Grpc(request) => caller.grpc(request).await,
             };
             let reply = CallReply { id: call.id, result };
             if caller.replies.send_to(call.reply_to, reply).await.is_err() {
@@ -152,5 +211,40 @@ impl Caller {
             .map_err(|e| CallError::Setup(format!("{}: {e}", request.base)))?;
         self.http.borrow_mut().insert(request.base.clone(), client.clone());
         Ok(client)
+    }
+
+    async fn tcp_json(&self, request: TcpJsonRequest) -> Result<Response, CallError> {
+        let client = match self.tcp_json.borrow().get(&request.upstream) {
+            Some(client) => client.clone(),
+            None => TcpJsonClient::new(&request.nodes, request.config.clone())
+                .map_err(|e| CallError::Setup(format!("{}: {e}", request.upstream)))?,
+        };
+        self.tcp_json
+            .borrow_mut()
+            .entry(request.upstream.clone())
+            .or_insert_with(|| client.clone());
+        match client.call(&request.json).await {
+            Ok(body) => Ok(Response { status: 200, headers: Vec::new(), body }),
+            Err(e) => Err(CallError::Upstream { code: e.code(), status: e.status() }),
+        }
+    }
+
+    async fn grpc(&self, request: GrpcRequest) -> Result<Response, CallError> {
+        let client = match self.grpc.borrow().get(&request.base) {
+            Some(client) => client.clone(),
+            None => GrpcClient::new(&request.base, request.config.clone())
+                .map_err(|e| CallError::Setup(format!("{}: {e}", request.base)))?,
+        };
+        self.grpc.borrow_mut().entry(request.base.clone()).or_insert_with(|| client.clone());
+        match client.call(&request.path, &request.message, &request.metadata).await {
+            Ok(reply) => Ok(Response {
+                status: reply.status.0 as u16,
+                headers: vec![("grpc-message".into(), reply.message)],
+                body: reply.body,
+            }),
+            Err(GrpcError::Timeout | GrpcError::ConnectTimeout) => Err(CallError::Timeout),
+            Err(e) if e.is_socket() => Err(CallError::Connect(e.to_string())),
+            Err(e) => Err(CallError::Failed(e.to_string())),
+        }
     }
 }
