@@ -16,6 +16,7 @@
 //! - [`hook`]: the hook shard: Pusher webhooks and EMQX-style event hooks, delivered over HTTP
 //!   with queues, batching and retries, never blocking a connection shard.
 //! - [`crypto`]: HMAC signatures and constant-time comparison.
+//! - [`mqtt`]: MQTT topic names and filters (EMQX-style rules match topics with them).
 //! - [`upstream`]: request/response calls to upstreams (HTTP/1.1, h2c + unary gRPC, length-prefixed
 //!   TCP JSON), and the h2c/gRPC server for backends publishing on the client port.
 //! - [`metrics`]: per-shard counters merged on scrape.
@@ -33,6 +34,7 @@ pub mod heap_profile;
 pub mod hook;
 pub mod metrics;
 pub mod mount;
+pub mod mqtt;
 pub mod rest;
 pub mod runtime;
 pub mod shutdown;

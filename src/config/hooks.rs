@@ -3,7 +3,7 @@
 //! or event hook may override with the same keys.
 
 use super::{invalid, ConfigError};
-use crate::hook::mqtt;
+use crate::mqtt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! The hook shard and what feeds it: events from the connection shards (`event`), their
-//! routing to endpoints (`shard`, with the MQTT topic filters of EMQX-style rules in `mqtt`),
+//! routing to endpoints (`shard`, with EMQX-style rules' MQTT topic filters from `crate::mqtt`),
 //! Pusher and EMQX bodies (`shard`, `emqx`), and the delivery machinery shared by every
 //! endpoint: queue, batching and retries (`endpoint`, `retry`), over the HTTP client of
 //! `crate::upstream::http`, which upstream calls share. It also makes upstream calls for the
@@ -10,6 +10,5 @@ pub mod call;
 pub mod emqx;
 pub mod endpoint;
 pub mod event;
-pub mod mqtt;
 pub mod retry;
 pub mod shard;

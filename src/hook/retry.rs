@@ -9,14 +9,7 @@
 
 use std::time::Duration;
 
-/// What kind of failure ended an attempt; it chooses the minimum pause before the next one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureKind {
-    /// Connect refused or timed out, connection reset, request timeout, TLS failure.
-    Socket,
-    /// The endpoint answered, but not with 2xx (or the exchange broke at the HTTP level).
-    Other,
-}
+pub use crate::upstream::FailureKind;
 
 /// Retry and pause rules for one endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! the hook rings and routes them to their endpoints (each with its own queue, batching and
 //! retries), so no connection shard ever waits on an HTTP call.
 
-use super::mqtt;
+use crate::mqtt;
 use super::{
     board::{Board, EndpointReport},
     call::{Caller, ReplyMesh},

@@ -30,7 +30,7 @@ use std::{
 
 pub use super::rt::with_timeout;
 use super::rt::{collect, resolve, CollectError, Io};
-use crate::hook::retry::FailureKind;
+use super::FailureKind;
 
 /// Timeouts and pool size for one endpoint.
 #[derive(Clone, Debug)]

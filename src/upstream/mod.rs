@@ -16,3 +16,13 @@ pub mod grpc;
 pub mod http;
 pub mod rt;
 pub mod tcp_json;
+
+/// What kind of failure ended an attempt; retry policies choose the pause before the next one
+/// from it (Zato's and the hooks' longer pause after socket-level failures).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Connect refused or timed out, connection reset, request timeout, TLS failure.
+    Socket,
+    /// The endpoint answered, but not with 2xx (or the exchange broke at the HTTP level).
+    Other,
+}
