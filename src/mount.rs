@@ -35,6 +35,12 @@ pub trait Mounting: Send + Sync {
 
     /// Whether any mounted dialect makes upstream calls (then the hook shard runs).
     fn uses_calls(&self) -> bool;
+
+    /// Each namespace's name, the same on every node of a cluster (nodes may number
+    /// namespaces differently). Default: none (`ns<number>` is used).
+    fn ns_names(&self, _config: &Config) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The dialects the configuration asks for.
@@ -62,5 +68,9 @@ impl Mounting for Mounts {
 
     fn uses_calls(&self) -> bool {
         false
+    }
+
+    fn ns_names(&self, config: &Config) -> Vec<String> {
+        config.apps.iter().map(|app| format!("app:{}", app.id)).collect()
     }
 }

@@ -1,8 +1,10 @@
 //! One typed `Config`: embedded defaults, a TOML file, environment variables and the command line,
 //! merged in that order, then checked so that a bad value fails at start with the key's name.
 
+pub mod cluster;
 pub mod hooks;
 
+use cluster::ClusterConfig;
 use hooks::{EventHookConfig, HooksConfig, WebhookConfig};
 use serde::{Deserialize, Serialize};
 use std::{fmt, path::Path};
@@ -81,6 +83,8 @@ pub struct Config {
     pub event_hooks: Vec<EventHookConfig>,
     /// The applications this server hosts. Default: one app `app-id` / `app-key` / `app-secret`.
     pub apps: Vec<AppConfig>,
+    /// Cluster mode (`[cluster]`): off by default.
+    pub cluster: ClusterConfig,
 }
 
 /// One Pusher application: credentials and its limits.
@@ -166,6 +170,7 @@ impl Default for Config {
             hooks: HooksConfig::default(),
             event_hooks: Vec::new(),
             apps: vec![AppConfig::default()],
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -325,6 +330,7 @@ impl Config {
         }
         hooks::check_defaults(&self.hooks)?;
         hooks::check_event_hooks(&self.event_hooks)?;
+        self.cluster.check()?;
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one app is needed"));
         }
