@@ -286,6 +286,22 @@ mod tests {
     }
 
     #[test]
+    fn server_events_are_watched_for_only_when_a_webhook_lists_them() {
+        let hook = |extra: &str| -> crate::config::hooks::WebhookConfig {
+            toml::from_str(&format!("url = \"http://h\"\n{extra}")).expect("webhook")
+        };
+        let mut config = Config::default();
+        config.apps[0].webhooks = vec![hook(""), hook("format = \"webman\"")];
+        let hooks = Hooks::new(&config, None, Default::default());
+        assert!(!hooks.server_events, "not by default, in either format");
+        assert!(hooks.pusher[0].contains(&"client_event"));
+        config.apps[0].webhooks.push(hook("format = \"webman\"\nevent_types = [\"server_event\"]"));
+        let hooks = Hooks::new(&config, None, Default::default());
+        assert!(hooks.server_events && hooks.pusher[0].contains(&"server_event"));
+        assert!(!hooks.any_server_event(), "and never without a hook shard");
+    }
+
+    #[test]
     fn pusher_event_json_shape() {
         let mut e = PusherEvent::new("member_added", "presence-r");
         e.user_id = Some("7".into());
