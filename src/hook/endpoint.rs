@@ -275,7 +275,8 @@ impl<T: 'static> Endpoint<T> {
     }
 
     /// Stops accepting items and returns the worker's handle: it ends once everything queued
-    /// has been delivered or given up (retries included, so up to `max_elapsed` per batch).
+    /// has been delivered or given up (retries included, so up to `max_elapsed` per batch;
+    /// without a time limit, not while the endpoint stays down).
     pub fn close(self) -> JoinHandle<()> {
         self.shared.closing.set(true);
         self.shared.wake();
