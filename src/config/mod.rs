@@ -140,7 +140,11 @@ pub struct AppConfig {
     /// Milliseconds a user stays reported online after its last connection goes; a connection
     /// that signs in again within it is never reported offline. Default 1000.
     pub watchlist_offline_delay_ms: u64,
-    /// Pusher webhooks of this app (`[[apps.webhooks]]`).
+    /// Answer `pusher:unsubscribe` with `pusher_internal:unsubscription_succeeded`, as
+    /// webman-push-server does. Default false: Pusher sends nothing, and its clients expect
+    /// nothing.
+    pub unsubscription_replies: bool,
+    /// Webhooks of this app (`[[apps.webhooks]]`), in Pusher's or webman-push-server's format.
     pub webhooks: Vec<WebhookConfig>,
 }
 
@@ -198,6 +202,7 @@ impl Default for AppConfig {
             user_authentication_timeout_secs: 0,
             watchlist_events: true,
             watchlist_offline_delay_ms: 1000,
+            unsubscription_replies: false,
             webhooks: Vec::new(),
         }
     }
