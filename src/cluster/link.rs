@@ -94,9 +94,19 @@ impl Link {
         self.send(ToCluster::Publish { ns, topic: topic.into(), frame });
     }
 
-    /// This shard gained its first subscriber of a topic (`on`) or lost its last.
-    pub fn interest(&self, ns: u16, topic: &str, on: bool) {
-        self.send(ToCluster::Interest { shard: self.seed.shard, ns, topic: topic.into(), on });
+    /// This shard gained its first subscriber of a topic (`on`) or lost its last. For `on`,
+    /// returns what tells when the other nodes' publications on it will reach this node.
+    pub fn interest(&self, ns: u16, topic: &str, on: bool) -> Option<flume::Receiver<()>> {
+        let (ready, told) = match on {
+            true => {
+                let (tx, rx) = flume::bounded(1);
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
+        let shard = self.seed.shard;
+        let sent = self.send(ToCluster::Interest { shard, ns, topic: topic.into(), on, ready });
+        told.filter(|_| sent)
     }
 
     /// This shard's topics, for the drift check.

@@ -30,8 +30,9 @@ use std::sync::Arc;
 pub enum ToCluster {
     /// A topic's frame, published by a client or the REST API of this node.
     Publish { ns: u16, topic: Box<str>, frame: Bytes },
-    /// Shard `shard` has subscribers of the topic now (`on`) or no longer.
-    Interest { shard: usize, ns: u16, topic: Box<str>, on: bool },
+    /// Shard `shard` has subscribers of the topic now (`on`) or no longer. `ready` is told
+    /// once NATS has the node's subscription (or at once if the node already had it).
+    Interest { shard: usize, ns: u16, topic: Box<str>, on: bool, ready: Option<flume::Sender<()>> },
     /// Shard `shard` has `count` topics whose sorted names hash to `hash` (drift check).
     Digest { shard: usize, count: u64, hash: u64 },
     /// Every topic of shard `shard` (the answer to `FromCluster::Resync`).

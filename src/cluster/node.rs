@@ -176,10 +176,18 @@ impl Thread {
                     Board::add(&self.board.missed_while_down, 1);
                 }
             }
-            ToCluster::Interest { shard, ns, topic, on } => {
+            ToCluster::Interest { shard, ns, topic, on, ready } => {
                 let mut changes = Changes::default();
                 state.interest.report(shard, (ns, topic), on, &mut changes);
+                let subscribed = !changes.follow.is_empty();
                 self.apply(state, changes).await;
+                if subscribed && state.up {
+                    // The server has the subscription once it answered the flush's ping.
+                    let _ = state.client.flush().await;
+                }
+                if let Some(ready) = ready {
+                    let _ = ready.try_send(());
+                }
             }
             ToCluster::Digest { shard, count, hash } => {
                 if !state.interest.matches(shard, count, hash) {

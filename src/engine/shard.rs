@@ -173,15 +173,27 @@ impl Shard {
 
     /// Subscribes a connection to a topic of its namespace; false if it already was.
     pub fn subscribe(&self, key: ConnKey, topic: &str) -> bool {
+        self.subscribe_ready(key, topic).0
+    }
+
+    /// Subscribes like [`Shard::subscribe`]; in cluster mode, when this is the shard's first
+    /// subscriber of the topic, also returns what tells when publications from other nodes
+    /// will reach it (a dialect that promises delivery after its reply waits for it).
+    pub fn subscribe_ready(
+        &self,
+        key: ConnKey,
+        topic: &str,
+    ) -> (bool, Option<flume::Receiver<()>>) {
         let mut state = self.state.borrow_mut();
         let ShardState { conns, topics, .. } = &mut *state;
         let ns = conns.get(key.index()).map(|c| c.ns);
         let new_topic = ns.is_some_and(|ns| topics.get(ns, topic).is_none());
         let added = topics.subscribe(conns, key, topic);
-        if let (true, true, Some(link), Some(ns)) = (added, new_topic, &self.cluster, ns) {
-            link.interest(ns, topic, true);
-        }
-        added
+        let ready = match (added, new_topic, &self.cluster, ns) {
+            (true, true, Some(link), Some(ns)) => link.interest(ns, topic, true),
+            _ => None,
+        };
+        (added, ready)
     }
 
     /// Unsubscribes a connection; false if it was not subscribed.
