@@ -147,23 +147,42 @@ impl Launch {
         (Server { child, port, shards: self.shards, _config: config }, log)
     }
 
+    /// Starts the process without waiting for anything; both outputs are drained into logs.
+    pub fn spawn(self) -> Spawned {
+        let (mut command, config) = self.command();
+        let mut child = command.spawn().expect("spawn pushgate");
+        let stdout = Log::default();
+        stdout.drain(child.stdout.take().expect("stdout"));
+        let stderr = Log::default();
+        stderr.drain(child.stderr.take().expect("stderr"));
+        Spawned { child, stdout, stderr, _config: config }
+    }
+
     /// Runs the server expecting it to stop by itself within `within`; kills it at the
     /// deadline (then `status` is None).
     pub fn run_to_exit(self, within: Duration) -> Exited {
-        let (mut command, _config) = self.command();
-        let mut child = command.spawn().expect("spawn pushgate");
-        let out = Log::default();
-        out.drain(child.stdout.take().expect("stdout"));
-        let err = Log::default();
-        err.drain(child.stderr.take().expect("stderr"));
-        let status = wait_bounded(&mut child, within);
-        if status.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let mut spawned = self.spawn();
+        let status = wait_bounded(&mut spawned.child, within);
+        let _ = spawned.child.kill();
+        let _ = spawned.child.wait();
         // Let the drain threads take the last lines.
         thread::sleep(Duration::from_millis(200));
-        Exited { status, stdout: out.text(), stderr: err.text() }
+        Exited { status, stdout: spawned.stdout.text(), stderr: spawned.stderr.text() }
+    }
+}
+
+/// A process started by `Launch::spawn`, killed when dropped.
+pub struct Spawned {
+    pub child: Child,
+    pub stdout: Log,
+    pub stderr: Log,
+    _config: TempPath,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
