@@ -253,7 +253,7 @@ impl Reply {
 }
 
 /// Reads a response head (status line and headers) byte by byte, leaving the body unread.
-pub fn read_head(stream: &mut TcpStream) -> io::Result<Reply> {
+pub fn read_head(stream: &mut impl Read) -> io::Result<Reply> {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
@@ -280,7 +280,7 @@ pub fn read_head(stream: &mut TcpStream) -> io::Result<Reply> {
 }
 
 /// Reads a whole response: its head, then `Content-Length` bytes of body.
-pub fn read_reply(stream: &mut TcpStream) -> io::Result<Reply> {
+pub fn read_reply(stream: &mut impl Read) -> io::Result<Reply> {
     let mut reply = read_head(stream)?;
     let len: usize =
         reply.header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
