@@ -68,7 +68,7 @@ fn metrics_require_the_metrics_token_when_one_is_set() {
         request(server.port, req.as_bytes()).expect("reply")
     };
     let none = get("");
-    assert_eq!(none.status, 401, "no token: {none:?}");
+    assert_eq!(none.status, 401, "GET /metrics without a token answered {}", none.status);
     assert!(!none.text().contains("pushgate_connections"), "{none:?}");
     assert_eq!(get("Authorization: Bearer wrong\r\n").status, 401, "wrong token");
     assert_eq!(get("Authorization: Basic cHJvbS1zM2NyZXQ=\r\n").status, 401, "not a bearer");
