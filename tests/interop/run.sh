@@ -13,8 +13,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 if [ ! -d node_modules ]; then
   npm ci --no-audit --no-fund
 fi
-npm test
+# Both parts run whatever the other's outcome; the script fails if either failed.
+failed=0
+npm test || failed=1
 
 # ---- The official Python server SDK (pusher 3.3.4 from PyPI, in a temporary virtualenv).
 echo "== interop: the Python SDK (pusher 3.3.4)"
-bash python/run.sh
+bash python/run.sh || failed=1
+exit "$failed"
