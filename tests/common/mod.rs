@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod pusher;
+pub mod raw;
 
 #[allow(unused_imports)]
 pub use pusher::*;
