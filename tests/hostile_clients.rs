@@ -172,8 +172,10 @@ fn a_fragmented_message_never_finished_is_closed_after_message_assembly_timeout_
     let mut client = server.client();
     let first = format!(r#"{{"event":"pusher:ping","data":{{"pad":"{}"#, "x".repeat(60_000));
     raw(&mut client).write_all(&client_frame(TEXT, first.as_bytes())).expect("first fragment");
-    // Pings keep the connection active, so only the unfinished message can end it.
+    // Pings keep the connection active, so only the unfinished message can end it. One every
+    // 500 ms: each is answered at once, so a round lasts as long as the pause before it.
     let closed = wait_for_close(&mut client, 30, |c| {
+        std::thread::sleep(Duration::from_millis(500));
         let _ = raw(c).write_all(&client_frame(FIN | PING, b"alive"));
     });
     assert_eq!(
