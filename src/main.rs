@@ -43,7 +43,15 @@ struct Cli {
     check_config: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors at start are one line on stderr (with their causes), whatever RUST_BACKTRACE says.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("pushgate: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if cli.print_default_config {
         print!("{}", Config::default_toml());

@@ -144,14 +144,23 @@ async fn run_shard(setup: Setup) {
 }
 
 /// The address to listen on; port 0 is resolved once so every shard shares one port.
+///
+/// The shards bind with SO_REUSEPORT, which would let them join another process's group on
+/// the same port and split its clients with it. A probe bound without SO_REUSEPORT first
+/// fails if anyone holds the port, and the server refuses to start.
 fn resolve(config: &Config) -> anyhow::Result<SocketAddr> {
     let ip = config.host.parse().context("host")?;
     let addr = SocketAddr::new(ip, config.port);
-    if config.port != 0 {
-        return Ok(addr);
-    }
-    // Bound briefly and dropped before the shards bind: a free port, kept only by us for now.
-    let probe = StdListener::bind(addr).context("cannot find a free port")?;
+    let probe = StdListener::bind(addr).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "address already in use (another pushgate or another program holds this port)"
+                .to_string()
+        } else {
+            e.to_string()
+        };
+        anyhow!("cannot listen on {addr}: {why}")
+    })?;
+    // Dropped before the shards bind: for port 0, a free port kept only by us for now.
     Ok(probe.local_addr()?)
 }
 
