@@ -4,7 +4,7 @@
 
 use crate::{
     config::Config,
-    edge::accept::serve_listener,
+    edge::{accept::serve_listener, Edge},
     engine::{self, bus::Bus, bus::Mesh, conn::sys, shard::Shard},
     hook::{self, board::Board, event::HookMesh, event::Hooks},
     mount::Mounts,
@@ -30,6 +30,8 @@ pub struct Running {
     exited: Receiver<usize>,
     grace: Duration,
     shutdown: Shutdown,
+    /// The edge every shard shares (TLS certificate, open-file budget).
+    pub edge: Arc<Edge>,
 }
 
 /// What a shard is started with.
@@ -44,6 +46,7 @@ struct Setup {
     addr: SocketAddr,
     ready: Sender<Result<usize, String>>,
     shutdown: Shutdown,
+    edge: Arc<Edge>,
 }
 
 /// Starts the shards and returns once every one is listening.
@@ -58,6 +61,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
     let hook_mesh = config.has_hooks().then(|| HookMesh::partial(nr + 1, config.ring_capacity));
     let board = Arc::new(Board::default());
     let mounts = Arc::new(Mounts::new(&config));
+    let edge = Arc::new(Edge::new(&config).map_err(|e| anyhow!(e))?);
     let shutdown = Shutdown::default();
     let (ready_tx, ready_rx) = bounded::<Result<usize, String>>(nr + 1);
     let (exit_tx, exit_rx) = bounded::<usize>(nr);
@@ -72,6 +76,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
             addr,
             ready: ready_tx.clone(),
             shutdown: shutdown.clone(),
+            edge: edge.clone(),
         };
         let exited = exit_tx.clone();
         LocalExecutorBuilder::new(placement)
@@ -102,13 +107,13 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    Ok(Running { addr, shards: nr, exited: exit_rx, grace, shutdown })
+    Ok(Running { addr, shards: nr, exited: exit_rx, grace, shutdown, edge })
 }
 
 /// Runs a shard: listen, join the meshes, build its dialects, serve until shutdown, then close
 /// every client and wait (bounded) for them to go.
 async fn run_shard(setup: Setup) {
-    let Setup { config, mesh, hook_mesh, mounts, board, addr, ready, shutdown } = setup;
+    let Setup { config, mesh, hook_mesh, mounts, board, addr, ready, shutdown, edge } = setup;
     let listener = match sys::listen(addr, config.listen_backlog) {
         Ok(listener) => listener,
         Err(e) => {
@@ -135,7 +140,7 @@ async fn run_shard(setup: Setup) {
     let shard = Shard::new(config, bus, hooks, mounted.dialects, mounted.ns_tags);
     engine::start(&shard, receivers);
     let router = Rc::new(mounted.router);
-    let accept = glommio::spawn_local(serve_listener(shard.clone(), router, listener));
+    let accept = glommio::spawn_local(serve_listener(shard.clone(), router, edge, listener));
     let _ = ready.send(Ok(shard.id()));
     shutdown.wait().await;
     shard.shutting_down.set(true);

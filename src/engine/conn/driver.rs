@@ -13,7 +13,7 @@ use crate::{
     engine::shard::Shard,
     ws::frame::{self, FrameError, Reassembly},
 };
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use glommio::{net::TcpStream, timer::Timer};
 use std::{
     future::{poll_fn, Future},
@@ -302,17 +302,6 @@ impl<T: Transport> Driver<T> {
         }
         reassembly.release();
         Ok(used)
-    }
-}
-
-/// Refuses a freshly upgraded connection: the 101 answer, the dialect's frames (already
-/// encoded), a close frame.
-pub async fn refuse(mut stream: TcpStream, response: &[u8], frames: &[u8], close: &Close) {
-    let mut bytes = response.to_vec();
-    bytes.extend_from_slice(frames);
-    bytes.extend_from_slice(&frame::close(close.code, &close.reason));
-    if stream.write_all(&bytes).await.is_ok() {
-        linger(stream).await;
     }
 }
 

@@ -22,9 +22,15 @@ pub fn send_vectored(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     }
 }
 
+/// A listening socket, with its descriptor (glommio's listener does not give it back).
+pub struct Listener {
+    pub inner: glommio::net::TcpListener,
+    pub fd: RawFd,
+}
+
 /// A listening socket on `addr` with SO_REUSEADDR and SO_REUSEPORT (one per shard on the same
 /// port, the kernel spreading connections) and `backlog` (capped by net.core.somaxconn).
-pub fn listen(addr: std::net::SocketAddr, backlog: i32) -> io::Result<glommio::net::TcpListener> {
+pub fn listen(addr: std::net::SocketAddr, backlog: i32) -> io::Result<Listener> {
     use socket2::{Domain, Socket, Type};
     use std::os::fd::{FromRawFd, IntoRawFd};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
@@ -32,8 +38,10 @@ pub fn listen(addr: std::net::SocketAddr, backlog: i32) -> io::Result<glommio::n
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
+    let fd = socket.into_raw_fd();
     // SAFETY: the descriptor is a bound, listening TCP socket that we own and hand over whole.
-    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
+    let inner = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
+    Ok(Listener { inner, fd })
 }
 
 /// Sets SO_SNDBUF (the kernel doubles it for bookkeeping).

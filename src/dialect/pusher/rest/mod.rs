@@ -40,7 +40,7 @@ async fn api(
     let method = request.method().clone();
     let query = request.uri().query().unwrap_or("").to_string();
     let limit = config.max_event_payload_bytes * config.max_batch_size.max(1) + 64 * 1024;
-    let mut body = read_body(request.into_body(), limit).await?.to_vec();
+    let mut body = read_body(shard, request.into_body(), limit).await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
