@@ -124,10 +124,14 @@ impl SendError {
 /// Where requests go: parsed once from the URL.
 struct Target {
     uri: http::Uri,
+    /// The URL without its credentials, for logs and metrics.
+    shown: String,
     host: String,
     port: u16,
     /// `host[:port]` as sent in the Host header.
     authority: String,
+    /// `Basic ...` from the URL's userinfo, sent as `Authorization`.
+    basic: Option<String>,
     tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
 }
 
@@ -157,7 +161,9 @@ impl HttpClient {
         };
         let host = uri.host().ok_or(SetupError::NoHost)?.trim_matches(['[', ']']).to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+        let full = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let authority = super::url::host_port(full).to_string();
+        let basic = super::url::basic_auth(full);
         let tls = if https {
             let name = rustls::pki_types::ServerName::try_from(host.clone())
                 .map_err(|e| SetupError::ServerName(e.to_string()))?;
@@ -169,7 +175,8 @@ impl HttpClient {
         } else {
             None
         };
-        let target = Target { uri, host, port, authority, tls };
+        let shown = super::url::redact(url);
+        let target = Target { uri, shown, host, port, authority, basic, tls };
         Ok(HttpClient {
             target: Rc::new(target),
             config: Rc::new(config),
@@ -177,9 +184,9 @@ impl HttpClient {
         })
     }
 
-    /// The endpoint's URL.
-    pub fn uri(&self) -> &http::Uri {
-        &self.target.uri
+    /// The endpoint's URL without credentials (userinfo, query values), for logs and metrics.
+    pub fn shown(&self) -> &str {
+        &self.target.shown
     }
 
     /// Idle keep-alive connections currently pooled.
@@ -206,6 +213,9 @@ impl HttpClient {
         let path = self.target.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut builder =
             http::Request::post(path).header(http::header::HOST, &self.target.authority);
+        if let Some(basic) = &self.target.basic {
+            builder = builder.header(http::header::AUTHORIZATION, basic);
+        }
         for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }

@@ -263,7 +263,7 @@ impl<T> Shared<T> {
             return;
         }
         tracing::warn!(
-            endpoint = %self.client.uri(),
+            endpoint = self.client.shown(),
             dropped = drops,
             queue_max = self.config.queue_max,
             "hook endpoint queue full; items dropped"
@@ -322,7 +322,9 @@ async fn deliver<T>(shared: &Shared<T>, batch: &[T]) {
         let Some(wait) = shared.config.retry.next_wait(attempts, first.elapsed(), kind) else {
             shared.count(|s| s.failed += items);
             tracing::warn!(
-                endpoint = %shared.client.uri(), items, attempts,
+                endpoint = shared.client.shown(),
+                items,
+                attempts,
                 "hook delivery given up"
             );
             return;
@@ -341,7 +343,7 @@ async fn attempt<T>(
 ) -> Option<FailureKind> {
     let started = Instant::now();
     let result = shared.client.post(body.clone(), headers).await;
-    let endpoint = shared.client.uri();
+    let endpoint = shared.client.shown();
     let mut stats = shared.stats.borrow_mut();
     stats.requests += 1;
     match result {
