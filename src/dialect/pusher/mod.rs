@@ -286,9 +286,9 @@ impl Dialect for PusherDialect {
 }
 
 impl Routes for PusherDialect {
-    /// `[prefix]/apps/{app_id}/...`.
+    /// `[prefix]/apps/{app_id}/...`, and `[prefix]/users/{id}/terminate_connections`.
     fn serves(&self, path: &str) -> bool {
-        path.contains("/apps/")
+        rest::serves(path)
     }
 
     fn call(
