@@ -8,7 +8,7 @@ use super::{
     messages::{Question, Reply, Tell},
     outbound,
     presence::Joined,
-    watch, Pusher,
+    quota, watch, Pusher,
 };
 use crate::{
     engine::{
@@ -76,6 +76,9 @@ pub async fn answer(pusher: &Rc<Pusher>, shard: &Rc<Shard>, question: Question) 
             let cached = pusher.home.borrow_mut().cache_get(app, &channel, ttl, Instant::now());
             Reply::Cache(cached.map(|(c, left)| (c.event.into(), c.data.into(), left.as_secs())))
         }
+        Question::Claim { app, channel, shard: from } => {
+            Reply::Claimed(quota::claim_here(pusher, shard, app, &channel, from))
+        }
     }
 }
 
@@ -88,6 +91,9 @@ pub fn on_notice(pusher: &Rc<Pusher>, shard: &Rc<Shard>, tell: Tell) {
                 let data = serde_json::json!({ "user_id": user_id }).to_string();
                 spawn_broadcast(shard, app, channel, "pusher_internal:member_removed", data);
             }
+        }
+        Tell::Release { app, channel, shard: from } => {
+            quota::release_here(pusher, app, &channel, from)
         }
         Tell::CacheSet { app, channel, event, data } => {
             pusher.home.borrow_mut().cache_set(app, &channel, &event, &data, Instant::now());

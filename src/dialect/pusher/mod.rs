@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod messages;
 pub mod outbound;
 pub mod presence;
+pub mod quota;
 pub mod rest;
 pub mod session;
 pub mod socket_id;
@@ -54,6 +55,9 @@ pub struct Shared {
     /// Open connections per app over all shards (for `max_connections`), touched on connect
     /// and close only.
     pub app_conns: Vec<AtomicU64>,
+    /// Channels with subscribers per app over all shards (for `max_channels_per_app`), touched
+    /// by a channel's home shard when it appears or disappears app-wide only.
+    pub app_channels: Vec<AtomicU64>,
     /// The key socket ids are scrambled with (random per process).
     pub scramble: Scramble,
 }
@@ -61,7 +65,8 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: &Config) -> Arc<Shared> {
         let app_conns = config.apps.iter().map(|_| AtomicU64::new(0)).collect();
-        Arc::new(Shared { app_conns, scramble: Scramble::new(rand::random()) })
+        let app_channels = config.apps.iter().map(|_| AtomicU64::new(0)).collect();
+        Arc::new(Shared { app_conns, app_channels, scramble: Scramble::new(rand::random()) })
     }
 }
 
@@ -78,6 +83,8 @@ pub struct Pusher {
     /// Client events: per connection that sent any, the second of its rate window and the
     /// count in it.
     pub rates: RefCell<AHashMap<ConnKey, (u32, u16)>>,
+    /// Channels per app: the ones homed here, and this shard's claims (`quota`).
+    pub quota: RefCell<quota::Quota>,
 }
 
 impl Pusher {
@@ -150,6 +157,7 @@ impl Pusher {
         let removed = shard.unsubscribe(key, channel);
         if removed {
             self.count_change(shard, app, channel, -1);
+            quota::settle(self, shard, app, channel, None);
         }
         removed
     }
@@ -188,6 +196,7 @@ impl PusherDialect {
             identities: RefCell::default(),
             home: RefCell::default(),
             rates: RefCell::default(),
+            quota: RefCell::default(),
         }))
     }
 }
