@@ -149,8 +149,7 @@ impl<T: Transport> Driver<T> {
             }
             // Parked on the socket, both ways, unless something new is to be written: a close
             // asked while reading, or a transport's own bytes after a full queue was written.
-            if !flushed || !self.has_work() {
-                self.park(cx);
+            if self.park_unless_work(cx, flushed) {
                 return Poll::Pending;
             }
         }
@@ -167,14 +166,17 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    /// Whether something is waiting to be written now.
-    fn has_work(&self) -> bool {
-        let state = self.shard.state.borrow();
-        let queued = state
-            .conns
-            .get(self.key.index())
-            .is_some_and(|c| !c.out.is_empty() || (c.closing.is_some() && !self.close_sent));
-        queued || self.transport.has_output()
+    /// Parks (true) unless the queue was written out (`flushed`) and something new waits to
+    /// be written: a close asked meanwhile, frames, or the transport's own bytes.
+    fn park_unless_work(&self, cx: &Context<'_>, flushed: bool) -> bool {
+        let mut state = self.shard.state.borrow_mut();
+        let Some(conn) = state.conns.get_mut(self.key.index()) else { return true };
+        let closing = conn.closing.is_some() && !self.close_sent;
+        if flushed && (closing || !conn.out.is_empty() || self.transport.has_output()) {
+            return false;
+        }
+        conn.waker = Some(cx.waker().clone());
+        true
     }
 
     /// Closes with 1008 a connection that has held an unfinished frame or message for too long.
