@@ -553,6 +553,24 @@ payload_encoding = "base64"
     }
 
     #[test]
+    fn hardening_keys_parse_and_are_checked() {
+        let c = Config::from_toml(
+            "max_channels_per_app = 0\nfd_reserve = 16\nmetrics_token = \"t0k\"\n\
+             [tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n",
+        )
+        .expect("parses");
+        c.check().expect("valid");
+        assert_eq!(c.tls.as_ref().map(|t| t.key_file.as_str()), Some("k.pem"));
+        let c = Config { metrics_token: "has space".into(), ..Config::default() };
+        assert!(c.check().expect_err("token").to_string().contains("metrics_token"));
+        let c = Config::from_toml("[tls]\ncert_file = \"c.pem\"\n").expect("parses");
+        assert!(c.check().expect_err("no key").to_string().contains("tls.key_file"));
+        let c = Config { max_concurrent_rest_requests: 0, ..Config::default() };
+        assert!(c.check().expect_err("zero").to_string().contains("max_concurrent_rest_requests"));
+        assert!(!Config::default_toml().contains("[tls]"), "TLS is off by default");
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::from_toml("prot = 1").expect_err("unknown key");
         assert!(err.contains("prot"), "{err}");
