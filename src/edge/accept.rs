@@ -76,7 +76,9 @@ async fn open(
     let within = if reserved { RESERVE_HEAD_TIMEOUT } else { HEAD_TIMEOUT };
     let opened = glommio::timer::timeout(within, async {
         let mut stream = match acceptor {
-            Some(acceptor) => Stream::Tls(Box::new(acceptor.accept(tcp).await?)),
+            // Boxed: the handshake's state is large, and plain connections should not carry
+            // room for it in their opening task.
+            Some(acceptor) => Stream::Tls(Box::new(Box::pin(acceptor.accept(tcp)).await?)),
             None => Stream::Plain(tcp),
         };
         let (head, opening, len) = read_head(&mut stream).await?;

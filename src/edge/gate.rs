@@ -35,6 +35,11 @@ impl FdBudget {
         FdBudget { limit: lim.rlim_cur, reserve }
     }
 
+    /// The open-file limit.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Whether descriptor `fd` lies in the reserve. The kernel hands out the lowest free
     /// number, so a new descriptor numbered `fd` means `fd` others are open.
     pub fn in_reserve(&self, fd: RawFd) -> bool {

@@ -32,7 +32,16 @@ impl Edge {
     /// Loads the certificate (an error names the file) and raises the open-file limit.
     pub fn new(config: &Config) -> Result<Edge, String> {
         let tls = config.tls.as_ref().map(TlsContext::load).transpose()?;
-        Ok(Edge { tls, fds: FdBudget::new(config.fd_reserve) })
+        let fds = FdBudget::new(config.fd_reserve);
+        if config.fd_reserve > 0 && config.fd_reserve.saturating_mul(2) > fds.limit() {
+            return Err(format!(
+                "config key `fd_reserve`: {} would keep more than half of the open-file limit \
+                 ({}) from clients; lower it or raise the limit (ulimit -n)",
+                config.fd_reserve,
+                fds.limit()
+            ));
+        }
+        Ok(Edge { tls, fds })
     }
 
     /// Reloads the certificate for new connections (SIGHUP). Ok(false): no TLS configured.

@@ -333,3 +333,21 @@ pub fn abort(stream: TcpStream) {
     let _ = sys::set_abortive_close(stream.as_raw_fd());
     drop(stream);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output_size<A, B, C, D, E, F, R>(_: fn(A, B, C, D, E, F) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// An idle connection pays for its task: glommio's 48-byte header and this future, which
+    /// stays in mimalloc's 224-byte bin (BENCHMARKS.md, run 4). TLS must not grow the plain one.
+    #[test]
+    fn a_plain_connections_task_fits_in_176_bytes() {
+        let plain = output_size(run_with::<Plain>);
+        assert!(plain <= 176, "{plain}");
+        assert!(output_size(run_with::<super::super::tls::Tls>) <= 176);
+    }
+}
