@@ -44,17 +44,24 @@ impl TopicIndex {
         self.topics.is_empty()
     }
 
-    /// Topics of `ns` starting with `prefix`, with their local subscriber counts.
-    pub fn names(&self, ns: u16, prefix: &str) -> Vec<(String, u64)> {
-        let Some(names) = self.by_name.get(usize::from(ns)) else { return Vec::new() };
-        names
-            .iter()
-            .filter(|(name, _)| name.starts_with(prefix))
-            .filter_map(|(name, &id)| {
-                let topic = self.topics.get(id as usize)?;
-                Some((name.to_string(), topic.subscribers.len() as u64))
-            })
-            .collect()
+    /// Topics of `ns` starting with `prefix`, with their local subscriber counts, looking at
+    /// `max` slots of the topic slab from slot `from`. Returns them and the slot to go on
+    /// from, None when the slab is done. Slots stay put while topics come and go, so a scan in
+    /// slices (the shard serving others between them) sees every topic that lives through it.
+    pub fn names_from(
+        &self,
+        ns: u16,
+        prefix: &str,
+        from: usize,
+        max: usize,
+    ) -> (Vec<(String, u64)>, Option<usize>) {
+        let end = from.saturating_add(max).min(self.topics.capacity());
+        let names = (from..end)
+            .filter_map(|slot| self.topics.get(slot))
+            .filter(|topic| topic.ns == ns && topic.name.starts_with(prefix))
+            .map(|topic| (topic.name.to_string(), topic.subscribers.len() as u64))
+            .collect();
+        (names, (end < self.topics.capacity()).then_some(end))
     }
 
     /// Every topic with local subscribers: (namespace, name).
@@ -191,6 +198,28 @@ mod tests {
         assert_eq!(subs(&index, 0, "news"), vec![a]);
         assert_eq!(subs(&index, 1, "news"), vec![b]);
         assert_eq!(index.len(), 2);
+    }
+
+    #[test]
+    fn names_come_in_slices_of_slots() {
+        let mut conns = Slab::new();
+        let mut index = TopicIndex::default();
+        let a = conn(&mut conns, 0);
+        let b = conn(&mut conns, 1);
+        for i in 0..10 {
+            index.subscribe(&mut conns, a, &format!("room-{i}"));
+        }
+        index.subscribe(&mut conns, b, "room-x");
+        index.subscribe(&mut conns, a, "other");
+        let (mut seen, mut from) = (Vec::new(), Some(0));
+        while let Some(slot) = from {
+            let (names, next) = index.names_from(0, "room-", slot, 3);
+            seen.extend(names);
+            from = next;
+        }
+        seen.sort();
+        assert_eq!(seen.len(), 10, "{seen:?}");
+        assert_eq!(seen[0], ("room-0".to_string(), 1));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod pusher;
+pub mod raw;
 
 #[allow(unused_imports)]
 pub use pusher::*;
