@@ -1,8 +1,10 @@
 //! One typed `Config`: embedded defaults, a TOML file, environment variables and the command line,
 //! merged in that order, then checked so that a bad value fails at start with the key's name.
 
+pub mod gateway;
 pub mod hooks;
 
+use gateway::GatewayConfig;
 use hooks::{EventHookConfig, HooksConfig, WebhookConfig};
 use serde::{Deserialize, Serialize};
 use std::{fmt, path::Path};
@@ -79,6 +81,8 @@ pub struct Config {
     /// Two matching rules make two requests, as in EMQX. Rules with the same URL, headers and
     /// delivery settings share one queue, so that URL hears events in order.
     pub event_hooks: Vec<EventHookConfig>,
+    /// The APISIX/API7-style push gateway dialect (`[gateway]`, `[[gateway.routes]]`).
+    pub gateway: GatewayConfig,
     /// The applications this server hosts. Default: one app `app-id` / `app-key` / `app-secret`.
     pub apps: Vec<AppConfig>,
 }
@@ -165,6 +169,7 @@ impl Default for Config {
             grpc_idle_timeout_secs: 300,
             hooks: HooksConfig::default(),
             event_hooks: Vec::new(),
+            gateway: GatewayConfig::default(),
             apps: vec![AppConfig::default()],
         }
     }
@@ -325,6 +330,7 @@ impl Config {
         }
         hooks::check_defaults(&self.hooks)?;
         hooks::check_event_hooks(&self.event_hooks)?;
+        gateway::check(&self.gateway)?;
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one app is needed"));
         }
