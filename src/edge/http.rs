@@ -55,7 +55,7 @@ async fn route(shard: Rc<Shard>, router: Rc<Router>, request: Request<Incoming>)
         (&Method::GET, "/debug/heap") => {
             return text(StatusCode::OK, crate::heap_profile::report());
         }
-        (&Method::GET, "/metrics") => return metrics(&shard).await,
+        (&Method::GET, "/metrics") => return metrics(&shard, &router).await,
         _ => {}
     }
     match router.rest_for(&path) {
@@ -64,8 +64,9 @@ async fn route(shard: Rc<Shard>, router: Rc<Router>, request: Request<Incoming>)
     }
 }
 
-/// The engine's counters summed over shards, then the hook shard's.
-async fn metrics(shard: &Rc<Shard>) -> Reply {
+/// The engine's counters summed over shards, the hook shard's, then what each mounted route
+/// table's dialect adds.
+async fn metrics(shard: &Rc<Shard>, router: &Router) -> Reply {
     let stats = shard
         .ask_all(|| Query::Stats)
         .await
@@ -75,6 +76,9 @@ async fn metrics(shard: &Rc<Shard>) -> Reply {
             Answer::Dialect(_) => None,
         })
         .sum::<Stats>();
-    let body = stats.render(shard.nr_shards()) + &shard.hooks.board.render();
+    let mut body = stats.render(shard.nr_shards()) + &shard.hooks.board.render();
+    for routes in router.rest_tables() {
+        body += &routes.metrics(shard.clone()).await;
+    }
     text(StatusCode::OK, body)
 }

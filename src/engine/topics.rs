@@ -39,6 +39,11 @@ impl TopicIndex {
         self.topics.len()
     }
 
+    /// Number of topics of namespace `ns` with local subscribers.
+    pub fn count(&self, ns: u16) -> usize {
+        self.by_name.get(usize::from(ns)).map_or(0, |names| names.len())
+    }
+
     /// Whether no topic has local subscribers.
     pub fn is_empty(&self) -> bool {
         self.topics.is_empty()
