@@ -177,11 +177,14 @@ fn push_job(gw: &Rc<Gateway>, shard: &Rc<Shard>, key: ConnKey, job: Job) {
     let Some(session) = sessions.get_mut(&key) else { return };
     session.jobs += 1;
     session.queue.push_back(Entry::Job(Box::new(job)));
-    if !session.working {
-        session.working = true;
-        let (gw, shard) = (gw.clone(), shard.clone());
-        glommio::spawn_local(async move { work(gw, shard, key).await }).detach();
+    if session.working {
+        return;
     }
+    session.working = true;
+    // glommio polls a spawned task at once: the session must not be borrowed by then.
+    drop(sessions);
+    let (gw, shard) = (gw.clone(), shard.clone());
+    glommio::spawn_local(async move { work(gw, shard, key).await }).detach();
 }
 
 /// Works a connection's queue until it is empty or the connection has gone.
@@ -193,7 +196,7 @@ async fn work(gw: Rc<Gateway>, shard: Rc<Shard>, key: ConnKey) {
             match session.queue.pop_front() {
                 Some(entry) => {
                     if let Entry::Ready { frame, .. } = &entry {
-                        session.ready_bytes -= frame.len();
+                        session.ready_bytes = session.ready_bytes.saturating_sub(frame.len());
                     }
                     entry
                 }
@@ -210,7 +213,7 @@ async fn work(gw: Rc<Gateway>, shard: Rc<Shard>, key: ConnKey) {
             Entry::Job(job) => {
                 let outcome = run(&gw, &shard, Some(key), &job).await;
                 if let Some(session) = gw.sessions.borrow_mut().get_mut(&key) {
-                    session.jobs -= 1;
+                    session.jobs = session.jobs.saturating_sub(1);
                 }
                 let Some(outcome) = outcome else { return };
                 deliver(&gw, &shard, key, &job, outcome);
