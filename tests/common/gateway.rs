@@ -25,7 +25,7 @@ pub const DISCONNECT: &str = "/60101/ormp/session/channelDisconnect";
 pub const PROXY: &str = "/proxy/query";
 
 /// The six routes of the seed on `scheme` to `port`, their uris under `prefix`; `extra` is TOML
-/// added to each route table (e.g. a timeout).
+/// added to each upstream table (e.g. a timeout).
 pub fn routes(prefix: &str, scheme: &str, port: u16, extra: &str) -> String {
     let mut text = String::new();
     for (uri, action) in [
@@ -37,9 +37,9 @@ pub fn routes(prefix: &str, scheme: &str, port: u16, extra: &str) -> String {
         (PROXY, "proxy"),
     ] {
         text += &format!(
-            "[[gateway.routes]]\nuri = \"{prefix}{uri}\"\naction = \"{action}\"\n{extra}\n\
+            "[[gateway.routes]]\nuri = \"{prefix}{uri}\"\naction = \"{action}\"\n\
              [gateway.routes.upstream]\nscheme = \"{scheme}\"\n\
-             nodes = [{{ host = \"127.0.0.1\", port = {port}, weight = 1 }}]\n\n"
+             nodes = [{{ host = \"127.0.0.1\", port = {port}, weight = 1 }}]\n{extra}\n\n"
         );
     }
     text
@@ -131,6 +131,14 @@ impl GwClient {
         }
     }
 
+    /// The next message, which must be a push: (topic, resultData).
+    pub fn push(&mut self) -> (String, String) {
+        let v = self.recv();
+        assert_eq!(v["status"], 200, "not a push: {v}");
+        let topic = v["body"]["topic"].as_str().unwrap_or_else(|| panic!("not a push: {v}"));
+        (topic.to_string(), v["body"]["resultData"].as_str().unwrap_or_default().to_string())
+    }
+
     /// The next raw message.
     pub fn recv_message(&mut self) -> Message {
         self.ws.read().expect("read message")
@@ -157,7 +165,30 @@ impl GwClient {
     }
 }
 
+/// A publisher on one keep-alive connection (so its publishes reach the server in order).
+pub struct Publisher {
+    agent: ureq::Agent,
+    url: String,
+}
+
+impl Publisher {
+    pub fn publish(&self, topic: &str, msg_id: &str, body: &str) {
+        let body = json!({"topic": topic, "msgId": msg_id, "body": body}).to_string();
+        let reply = self
+            .agent
+            .post(&self.url)
+            .header("Authorization", &format!("Bearer {PUBLISH_KEY}"))
+            .send(body)
+            .expect("publish");
+        assert_eq!(reply.status().as_u16(), 200);
+    }
+}
+
 impl Server {
+    pub fn gw_publisher(&self) -> Publisher {
+        Publisher { agent: agent(), url: format!("http://127.0.0.1:{}/gateway/publish", self.port) }
+    }
+
     /// `POST /gateway/publish` with the default key; returns (status, body).
     pub fn gw_publish(&self, topic: &str, msg_id: &str, body: &str) -> (u16, Value) {
         self.gw_publish_as(
@@ -379,6 +410,9 @@ fn serve_http(stream: TcpStream, seen: &Mutex<Vec<Value>>) {
         }
         let request = json!({"uri": uri, "header": header, "body": body});
         seen.lock().expect("lock").push(request.clone());
+        if request["header"]["wanted_code"] == "-1" {
+            return;
+        }
         let Some(reply) = mock_answer(&request) else { return };
         let payload = reply.raw.unwrap_or_else(|| reply.body.to_string().into_bytes());
         let topics = reply.topics.map(|t| format!("topics: {t}\r\n")).unwrap_or_default();
