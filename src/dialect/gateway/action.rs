@@ -18,6 +18,7 @@
 
 use super::{request::Job, table::Action, upstream::Answer, Gateway};
 use crate::engine::{conn::ConnKey, shard::Shard};
+use ahash::AHashSet;
 use serde_json::{Map, Value};
 use std::rc::Rc;
 
@@ -95,15 +96,11 @@ pub fn conclude(
         Action::Register | Action::SubAdd => add(shard, key, &held, &listed, max),
         Action::SubPut => put(shard, key, &held, listed, &own, max),
         Action::SubDelete => {
-            listed.iter().for_each(|t| {
-                shard.unsubscribe(key, t);
-            });
+            shard.unsubscribe_many(key, &listed.iter().map(String::as_str).collect::<Vec<_>>());
             Ok(())
         }
         Action::Disconnect => {
-            held.iter().for_each(|t| {
-                shard.unsubscribe(key, t);
-            });
+            shard.unsubscribe_many(key, &held.iter().map(String::as_str).collect::<Vec<_>>());
             Ok(())
         }
         Action::Proxy => Ok(()),
@@ -133,28 +130,27 @@ pub fn split(header: &str) -> Vec<String> {
 /// The connection is over its topic cap; nothing was changed.
 struct OverCap;
 
-fn held_topics(shard: &Shard, key: ConnKey) -> Vec<String> {
+/// The topics connection `key` holds.
+fn held_topics(shard: &Shard, key: ConnKey) -> AHashSet<String> {
     let state = shard.state.borrow();
     match state.conns.get(key.index()).filter(|c| c.generation == key.generation()) {
         Some(conn) => state.topics.names_of(conn).into_iter().map(String::from).collect(),
-        None => Vec::new(),
+        None => AHashSet::new(),
     }
 }
 
 fn add(
     shard: &Shard,
     key: ConnKey,
-    held: &[String],
+    held: &AHashSet<String>,
     listed: &[String],
     max: usize,
 ) -> Result<(), OverCap> {
-    let mut new: Vec<&String> = listed.iter().filter(|t| !held.contains(t)).collect();
-    new.sort_unstable();
-    new.dedup();
+    let new: AHashSet<&String> = listed.iter().filter(|t| !held.contains(*t)).collect();
     if held.len() + new.len() > max {
         return Err(OverCap);
     }
-    for topic in new {
+    for topic in listed.iter().filter(|t| new.contains(t)) {
         shard.subscribe(key, topic);
     }
     Ok(())
@@ -163,23 +159,22 @@ fn add(
 fn put(
     shard: &Shard,
     key: ConnKey,
-    held: &[String],
-    mut listed: Vec<String>,
+    held: &AHashSet<String>,
+    listed: Vec<String>,
     own: &str,
     max: usize,
 ) -> Result<(), OverCap> {
-    if held.iter().any(|t| t == own) {
-        listed.push(own.to_string());
+    let mut wanted: AHashSet<String> = listed.into_iter().collect();
+    if held.contains(own) {
+        wanted.insert(own.to_string());
     }
-    listed.sort_unstable();
-    listed.dedup();
-    if listed.len() > max {
+    if wanted.len() > max {
         return Err(OverCap);
     }
-    for topic in held.iter().filter(|t| listed.binary_search(t).is_err()) {
-        shard.unsubscribe(key, topic);
-    }
-    for topic in &listed {
+    let gone: Vec<&str> =
+        held.iter().filter(|t| !wanted.contains(*t)).map(String::as_str).collect();
+    shard.unsubscribe_many(key, &gone);
+    for topic in wanted.iter().filter(|t| !held.contains(*t)) {
         shard.subscribe(key, topic);
     }
     Ok(())
