@@ -120,12 +120,15 @@ pub struct Snapshot {
     pub requests_waiting: u64,
 }
 
+/// A per-shard figure of a snapshot.
+type Gauge = fn(&Snapshot) -> u64;
+
 /// Renders every shard's snapshot; `route` is the gateway path, `subroute(i)` a route's uri.
 pub fn render(snapshots: &[Snapshot], route: &str, subroute: impl Fn(usize) -> String) -> String {
     let mut out = String::new();
     let mut total = Metrics::default();
     snapshots.iter().for_each(|s| total.merge(&s.metrics));
-    let worker_gauges: [(&str, &str, fn(&Snapshot) -> u64); 4] = [
+    let worker_gauges: [(&str, &str, Gauge); 4] = [
         ("ws_current_connections", "Number of Websocket connections", |s| s.connections),
         ("ws_topic_count", "Count of topics", |s| s.topics),
         ("ws_msg_queue_size", "Bytes queued for the connections", |s| s.queued_bytes),
