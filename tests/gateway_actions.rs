@@ -140,6 +140,8 @@ fn f000_14_codes_2000_to_2999_close_with_the_401_answer_as_payload() {
             json!({"topics": ["t2"]}),
             json!({"wanted_code": "2001"}),
         );
+        // Sent before the answer came: it waits its turn, and the turn never comes.
+        c.send_request(&format!("{prefix}{PROXY}"), json!({}), json!({}));
         let (code, reason) = c.close_frame().expect("a close frame");
         assert_eq!(code, 1000);
         let v: serde_json::Value = serde_json::from_str(&reason).expect("json payload");
@@ -149,6 +151,9 @@ fn f000_14_codes_2000_to_2999_close_with_the_401_answer_as_payload() {
         assert_eq!(v["body"]["msgId"], "m1");
     }
     assert!(!server.list_topics().contains(&"t2".to_string()));
+    assert!(
+        tcp.requests_to(PROXY).is_empty() && http.requests_to(&format!("/h{PROXY}")).is_empty()
+    );
 }
 
 #[test]

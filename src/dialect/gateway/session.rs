@@ -210,6 +210,9 @@ async fn work(gw: Rc<Gateway>, shard: Rc<Shard>, key: ConnKey) {
             Entry::Ready { frame, local, received } => {
                 deliver_local(&gw, &shard, key, frame, &local, received);
             }
+            // A connection that is closing (a 2000-2999 answer, over capacity) sends nothing
+            // more upstream.
+            Entry::Job(_) if !shard.is_open(key) => return,
             Entry::Job(job) => {
                 let outcome = run(&gw, &shard, Some(key), &job).await;
                 if let Some(session) = gw.sessions.borrow_mut().get_mut(&key) {
