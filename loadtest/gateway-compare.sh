@@ -45,6 +45,7 @@ stop_server() {
 trap stop_server EXIT
 
 start_server() { # port tag
+    : >"$OUT/server-$2.log"
     taskset -c 0 "$PUSHGATE_BIN" --config loadtest/gateway.toml --host 127.0.0.1 --port "$1" \
         --shards 1 --pin >"$OUT/server-$2.log" 2>&1 &
     SERVER_PID=$!

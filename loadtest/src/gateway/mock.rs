@@ -108,3 +108,19 @@ async fn serve_http(request: Request<Incoming>) -> Result<Response<Full<Bytes>>,
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_echo_the_msg_id_and_list_the_topics() {
+        let request =
+            json!({"uri": "/r", "header": {"msgId": "7"}, "body": {"topics": ["a", "b"]}});
+        let (body, topics) = answer(&request);
+        assert_eq!(body["msgId"], "7");
+        assert_eq!(body["code"], "0");
+        assert_eq!(topics.as_deref(), Some("a,b"));
+        assert_eq!(answer(&json!({"header": {}})).1, None);
+    }
+}

@@ -212,3 +212,34 @@ pub async fn run(args: &GatewayArgs, nofile: u64) -> anyhow::Result<Report> {
         notes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Scenario};
+    use clap::Parser;
+
+    #[test]
+    fn gateway_modes_parse_with_their_defaults() {
+        let cli =
+            Cli::try_parse_from(["pushgate-load", "gateway", "-n", "10", "--publish-key", "k"]);
+        let Ok(Cli { scenario: Scenario::Gateway(a) }) = cli else {
+            panic!("gateway did not parse");
+        };
+        assert_eq!(a.fanout.conns.connections, 10);
+        assert_eq!((a.gateway.publish_key.as_str(), a.gateway.path.as_str()), ("k", "/msg-pub"));
+        assert_eq!(a.gateway.mock_upstream.port(), 19750);
+        assert_eq!(a.register_uri, super::REGISTER);
+        let cli = Cli::try_parse_from([
+            "pushgate-load",
+            "gateway-calls",
+            "--uri",
+            "/bench/http",
+            "-n",
+            "8",
+        ]);
+        let Ok(Cli { scenario: Scenario::GatewayCalls(a) }) = cli else {
+            panic!("gateway-calls did not parse");
+        };
+        assert_eq!((a.uri.as_str(), a.connections, a.duration_secs), ("/bench/http", 8, 10));
+    }
+}
