@@ -4,7 +4,10 @@
 
 use crate::{
     config::Config,
-    dialect::pusher::{self, PusherDialect},
+    dialect::{
+        gateway::{self, GatewayDialect},
+        pusher::{self, PusherDialect},
+    },
     edge::router::{PathMatch, Router},
     engine::{conn::DialectTag, seam::Dialect},
     rest::Routes,
@@ -13,6 +16,8 @@ use std::{rc::Rc, sync::Arc};
 
 /// Tag of the Pusher dialect; its apps are namespaces `0..apps.len()`.
 pub const PUSHER: DialectTag = 0;
+/// Tag of the APISIX/API7-style gateway dialect; one namespace.
+pub const GATEWAY: DialectTag = 1;
 
 /// The namespace of a dialect that has one (every dialect but Pusher): they follow the Pusher
 /// apps in tag order, so `ns_tags` lists Pusher's apps and then one namespace per such dialect.
@@ -46,28 +51,46 @@ pub trait Mounting: Send + Sync {
 /// The dialects the configuration asks for.
 pub struct Mounts {
     pusher: Arc<pusher::Shared>,
+    gateway: Arc<gateway::Shared>,
+    /// The gateway is mounted with routes: its requests go upstream through the hook shard.
+    gateway_calls: bool,
 }
 
 impl Mounts {
     pub fn new(config: &Config) -> Mounts {
-        Mounts { pusher: pusher::Shared::new(config) }
+        Mounts {
+            pusher: pusher::Shared::new(config),
+            gateway: gateway::Shared::new(config),
+            gateway_calls: config.gateway.enabled && !config.gateway.routes.is_empty(),
+        }
     }
 }
 
 impl Mounting for Mounts {
     fn for_shard(&self, config: &Arc<Config>) -> ShardMounts {
         let pusher = PusherDialect::new(PUSHER, config.clone(), self.pusher.clone());
+        let gateway_ns = namespace(config, GATEWAY);
+        let gateway =
+            GatewayDialect::new(GATEWAY, gateway_ns, config.clone(), self.gateway.clone());
         let mut router = Router::new(config);
+        if config.gateway.enabled {
+            router.mount_ws(PathMatch::Exact(config.gateway.path.clone()), GATEWAY);
+        }
         router.mount_ws(PathMatch::Contains("/app/".into()), PUSHER);
         // A Pusher client that got the path wrong understands Pusher's 4005 better than a 404.
         router.fallback_ws(PUSHER);
         router.mount_rest(Rc::new(pusher.clone()) as Rc<dyn Routes>);
-        let ns_tags = vec![PUSHER; config.apps.len()];
-        ShardMounts { dialects: vec![Rc::new(pusher)], ns_tags, router }
+        if config.gateway.enabled {
+            router.mount_rest(Rc::new(gateway.clone()) as Rc<dyn Routes>);
+        }
+        let mut ns_tags = vec![PUSHER; config.apps.len()];
+        ns_tags.push(GATEWAY);
+        let dialects: Vec<Rc<dyn Dialect>> = vec![Rc::new(pusher), Rc::new(gateway)];
+        ShardMounts { dialects, ns_tags, router }
     }
 
     fn uses_calls(&self) -> bool {
-        false
+        self.gateway_calls
     }
 
     fn ns_names(&self, config: &Config) -> Vec<String> {

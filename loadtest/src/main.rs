@@ -3,6 +3,7 @@
 mod accounting;
 mod cli;
 mod floor;
+mod gateway;
 mod output;
 mod payload;
 mod plot;
@@ -50,6 +51,10 @@ fn main() -> std::process::ExitCode {
             Scenario::Fanout(a) => scenarios::fanout::run(a, None, nofile).await?,
             Scenario::Churn(a) => scenarios::fanout::run(&a.fanout, Some(a), nofile).await?,
             Scenario::Idle(a) => scenarios::idle::run(a, nofile).await?,
+            Scenario::Gateway(a) => gateway::run(a, nofile).await?,
+            Scenario::GatewayCalls(a) => {
+                return gateway::calls::run(a, nofile).await?.emit(common.json.as_deref());
+            }
             Scenario::Floor(_) | Scenario::Sink(_) => anyhow::bail!("not a server scenario"),
         };
         report.emit(common.json.as_deref())

@@ -2,9 +2,11 @@
 //! merged in that order, then checked so that a bad value fails at start with the key's name.
 
 pub mod cluster;
+pub mod gateway;
 pub mod hooks;
 
 use cluster::ClusterConfig;
+use gateway::GatewayConfig;
 use hooks::{EventHookConfig, HooksConfig, WebhookConfig};
 use serde::{Deserialize, Serialize};
 use std::{fmt, path::Path};
@@ -118,6 +120,8 @@ pub struct Config {
     /// Two matching rules make two requests, as in EMQX. Rules with the same URL, headers and
     /// delivery settings share one queue, so that URL hears events in order.
     pub event_hooks: Vec<EventHookConfig>,
+    /// The APISIX/API7-style push gateway dialect (`[gateway]`, `[[gateway.routes]]`).
+    pub gateway: GatewayConfig,
     /// The applications this server hosts. Default: one app `app-id` / `app-key` / `app-secret`.
     pub apps: Vec<AppConfig>,
     /// Cluster mode (`[cluster]`): off by default.
@@ -230,6 +234,7 @@ impl Default for Config {
             tls: None,
             hooks: HooksConfig::default(),
             event_hooks: Vec::new(),
+            gateway: GatewayConfig::default(),
             apps: vec![AppConfig::default()],
             cluster: ClusterConfig::default(),
         }
@@ -401,6 +406,7 @@ impl Config {
         hooks::check_defaults(&self.hooks)?;
         hooks::check_event_hooks(&self.event_hooks)?;
         self.cluster.check()?;
+        gateway::check(&self.gateway)?;
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one app is needed"));
         }

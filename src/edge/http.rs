@@ -126,7 +126,7 @@ async fn route(
         (&Method::GET, "/debug/heap") => {
             return text(StatusCode::OK, crate::heap_profile::report());
         }
-        (&Method::GET, "/metrics") => return metrics(&shard, &request).await,
+        (&Method::GET, "/metrics") => return metrics(&shard, &router, &request).await,
         _ => {}
     }
     let Some(routes) = router.rest_for(&path) else {
@@ -144,9 +144,9 @@ async fn route(
     routes.call(shard, request).await
 }
 
-/// The engine's counters summed over shards, then the hook shard's; behind `metrics_token`
-/// when one is set.
-async fn metrics(shard: &Rc<Shard>, request: &Request<Incoming>) -> Reply {
+/// The engine's counters summed over shards, the hook shard's, the cluster's, then what each
+/// mounted route table's dialect adds; behind `metrics_token` when one is set.
+async fn metrics(shard: &Rc<Shard>, router: &Router, request: &Request<Incoming>) -> Reply {
     if !authorized(&shard.config.metrics_token, request) {
         let mut reply = text(StatusCode::UNAUTHORIZED, "metrics need a bearer token\n");
         let challenge = header::HeaderValue::from_static("Bearer realm=\"pushgate metrics\"");
@@ -165,6 +165,9 @@ async fn metrics(shard: &Rc<Shard>, request: &Request<Incoming>) -> Reply {
     let mut body = stats.render(shard.nr_shards()) + &shard.hooks.board.render();
     if let Some(link) = &shard.cluster {
         body += &link.board().render(link.node());
+    }
+    for routes in router.rest_tables() {
+        body += &routes.metrics(shard.clone()).await;
     }
     text(StatusCode::OK, body)
 }

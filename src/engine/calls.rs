@@ -91,6 +91,15 @@ impl Shard {
     /// answer without blocking the shard. Fails with [`CallError::Gone`] if the connection
     /// closed meanwhile.
     pub async fn call(self: &Rc<Self>, key: ConnKey, request: Request) -> Answer {
+        let answer = self.call_unbound(request).await;
+        if !self.is_open(key) {
+            return Err(CallError::Gone);
+        }
+        answer
+    }
+
+    /// Makes an upstream call for no connection (a notice that a connection has gone).
+    pub async fn call_unbound(self: &Rc<Self>, request: Request) -> Answer {
         let Some(reply_to) = self.calls.reply_to else {
             return Err(CallError::Unavailable);
         };
@@ -103,14 +112,10 @@ impl Shard {
             Ok(Some(Err(CallError::Unavailable)))
         };
         self.calls.forget(id);
-        let answer = match answer {
+        match answer {
             Ok(Some(answer)) => answer,
             Ok(None) => Err(CallError::Unavailable),
             Err(_) => Err(CallError::Timeout),
-        };
-        if !self.is_open(key) {
-            return Err(CallError::Gone);
         }
-        answer
     }
 }

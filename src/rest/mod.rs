@@ -35,6 +35,11 @@ pub trait Routes {
     fn call_h2(&self, _shard: Rc<Shard>, request: H2Request) -> LocalFuture<'static, H2Reply> {
         Box::pin(std::future::ready(h2_not_found(&request)))
     }
+
+    /// Prometheus text this table's dialect appends to `/metrics` (gathered when scraped).
+    fn metrics(&self, _shard: Rc<Shard>) -> LocalFuture<'static, String> {
+        Box::pin(std::future::ready(String::new()))
+    }
 }
 
 /// The answer to an h2c request no route serves: UNIMPLEMENTED for gRPC, else 404.
