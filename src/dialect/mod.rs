@@ -3,3 +3,4 @@
 //! messages, close codes and REST routes.
 
 pub mod pusher;
+pub mod zato;
