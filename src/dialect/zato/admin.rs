@@ -196,6 +196,7 @@ fn describe_sub(zato: &Zato, sub: &SubState) -> Value {
     value["current_depth_non_gd"] = json!(queue.len() - gd);
     value["is_connected"] = json!(sub.wsx.get().is_some());
     value["delivered"] = json!(sub.delivered.get());
+    value["last_delivery_error"] = json!(*sub.failure.borrow());
     value["sub_pattern_matched"] = json!(sub_pattern(zato, &record.endpoint, &record.topic));
     value
 }

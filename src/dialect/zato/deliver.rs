@@ -14,7 +14,7 @@ use super::{
     ids, layout,
     message::{Msg, OrderKey},
     messages::Question,
-    sub::{DeliveryMethod, Entry, SubOptions, SubState},
+    sub::{DeliveryMethod, Entry, Failure as SubFailure, SubOptions, SubState},
     wsx_out, Zato,
 };
 use crate::{
@@ -42,9 +42,9 @@ pub fn start(zato: &Rc<Zato>, shard: &Rc<Shard>, sub: &Rc<SubState>) {
 /// Why a delivery did not take.
 enum Failure {
     /// Connect failure or timeout: pause `wait_sock_err`.
-    Socket,
+    Socket(String),
     /// Anything else: pause `wait_non_sock_err`.
-    Other,
+    Other(String),
     /// The WSX connection is gone: wait for a new one.
     Gone,
 }
@@ -79,8 +79,15 @@ async fn run(zato: &Rc<Zato>, shard: &Rc<Shard>, sub: &Rc<SubState>) {
             send_notify(zato, shard, sub, &options, &batch).await
         };
         match outcome {
-            Ok(()) => delivered(zato, sub, &batch).await,
-            Err(Failure::Gone) => sub.wsx.set(None),
+            Ok(()) => {
+                sub.failure.borrow_mut().take();
+                delivered(zato, sub, &batch).await;
+            }
+            Err(Failure::Gone) => {
+                // Its connection is closing: the notice of its close (or a resume) follows.
+                let wait = glommio::timer::sleep(Duration::from_secs(1));
+                futures_lite::future::or(sub.signal.wait(), wait).await;
+            }
             Err(failure) => pause(sub, &options, &batch, failure).await,
         }
     }
@@ -172,7 +179,9 @@ async fn send_notify(
     options: &SubOptions,
     batch: &[(OrderKey, Rc<Msg>, u32)],
 ) -> Result<(), Failure> {
-    let Some(url) = options.notify_url.as_deref() else { return Err(Failure::Other) };
+    let Some(url) = options.notify_url.as_deref() else {
+        return Err(Failure::Other("no notify_url".into()));
+    };
     let (base, path) = split_url(url);
     let body = payload(&sub.sub_key(), batch, options.wraps()).to_string();
     let method =
@@ -193,19 +202,11 @@ async fn send_notify(
     });
     match shard.call_detached(request).await {
         Ok(answer) if (200..300).contains(&answer.status) => Ok(()),
-        Ok(answer) => {
-            tracing::debug!("zato: {url} answered {} to a delivery", answer.status);
-            Err(Failure::Other)
+        Ok(answer) => Err(Failure::Other(format!("{url} answered {}", answer.status))),
+        Err(e @ (CallError::Connect(_) | CallError::Timeout)) => {
+            Err(Failure::Socket(format!("{url}: {e}")))
         }
-        Err(CallError::Connect(e)) => {
-            tracing::debug!("zato: cannot connect to {url}: {e}");
-            Err(Failure::Socket)
-        }
-        Err(CallError::Timeout) => Err(Failure::Socket),
-        Err(e) => {
-            tracing::debug!("zato: delivery to {url} failed: {e}");
-            Err(Failure::Other)
-        }
+        Err(e) => Err(Failure::Other(format!("{url}: {e}"))),
     }
 }
 
@@ -238,7 +239,7 @@ async fn send_wsx(
             if sub.wsx.get() == Some(addr) {
                 Err(Failure::Gone)
             } else {
-                Err(Failure::Other)
+                Err(Failure::Other("the connection changed".into()))
             }
         }
     }
@@ -273,10 +274,15 @@ async fn pause(
     batch: &[(OrderKey, Rc<Msg>, u32)],
     failure: Failure,
 ) {
-    let secs = match failure {
-        Failure::Socket => options.wait_sock_err,
-        _ => options.wait_non_sock_err,
+    let (kind, secs, details) = match failure {
+        Failure::Socket(details) => ("socket", options.wait_sock_err, details),
+        Failure::Other(details) => ("other", options.wait_non_sock_err, details),
+        Failure::Gone => ("other", options.wait_non_sock_err, "the connection closed".into()),
     };
+    tracing::debug!("zato: delivery to {} failed ({details}); pausing {secs} s", sub.sub_key());
+    let delivery_count = batch.first().map_or(0, |(_, _, count)| *count);
+    let failure = SubFailure { kind, pause_secs: secs, details, delivery_count };
+    *sub.failure.borrow_mut() = Some(failure);
     let pause = Duration::from_secs_f64(secs.max(0.0));
     if options.delivery_err_should_block {
         glommio::timer::sleep(pause).await;

@@ -34,6 +34,8 @@ struct Placement {
     recipients: Vec<Rc<SubState>>,
     /// The topic has no subscription: the message waits for the first one.
     backlog: bool,
+    /// It goes to the store (GD, and someone or the backlog holds it).
+    stored: bool,
 }
 
 async fn publish_here(
@@ -43,8 +45,7 @@ async fn publish_here(
 ) -> Result<Option<String>, ZatoError> {
     let Some(placement) = place(zato, request)? else { return Ok(None) };
     let msg_id = placement.msg.msg_id.clone();
-    let stored = placement.msg.has_gd && (placement.backlog || !placement.recipients.is_empty());
-    if stored {
+    if placement.stored {
         let mut batch = Batch::new();
         let (topic, uid) = (&placement.msg.topic, placement.msg.uid);
         batch.put(layout::MSGS, layout::msg(topic, uid), placement.msg.to_stored());
@@ -113,10 +114,12 @@ fn place(zato: &Zato, request: PublishReq) -> Result<Option<Placement>, ZatoErro
         published_by: request.endpoint,
         pub_pattern: request.pattern,
     });
-    if has_gd {
+    let backlog = all.is_empty();
+    let stored = has_gd && (backlog || !recipients.is_empty());
+    if stored {
         topic.pending_gd += 1;
     }
-    Ok(Some(Placement { msg, recipients, backlog: all.is_empty() }))
+    Ok(Some(Placement { msg, recipients, backlog, stored }))
 }
 
 /// A subscription whose messages must be stored whatever the publisher asked.
@@ -129,7 +132,7 @@ fn wants_gd(sub: &SubState) -> bool {
 /// Puts a message (committed if GD) in its recipients' queues or the topic's backlog. What
 /// changed meanwhile (a recipient or the topic deleted) is taken out of the store again.
 fn enqueue(zato: &Rc<Zato>, shard: &Rc<Shard>, placement: Placement) {
-    let Placement { msg, recipients, backlog } = placement;
+    let Placement { msg, recipients, backlog, .. } = placement;
     let mut cleanup = Batch::new();
     {
         let mut topics = zato.topics.borrow_mut();

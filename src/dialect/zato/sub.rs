@@ -181,6 +181,20 @@ pub struct SubState {
     pub task: Cell<bool>,
     /// Messages delivered since start.
     pub delivered: Cell<u64>,
+    /// The last failed delivery since the last one that took, if any.
+    pub failure: RefCell<Option<Failure>>,
+}
+
+/// A failed delivery, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    /// `socket` (connect failure, timeout) or `other` (the endpoint answered with an error).
+    pub kind: &'static str,
+    /// The pause it caused, seconds.
+    pub pause_secs: f64,
+    pub details: String,
+    /// Attempts of the batch's first message so far.
+    pub delivery_count: u32,
 }
 
 impl SubState {
@@ -193,6 +207,7 @@ impl SubState {
             deleted: Cell::new(false),
             task: Cell::new(false),
             delivered: Cell::new(0),
+            failure: RefCell::new(None),
         })
     }
 
