@@ -28,6 +28,8 @@ pub enum Scenario {
     Floor(crate::floor::FloorArgs),
     /// No server: an HTTP receiver answering 200 to every request (for webhook / event-hook runs).
     Sink(crate::sink::SinkArgs),
+    /// Durable publishing with 10 consumers: pushgate's Zato GD topics or NATS JetStream.
+    Durable(crate::durable::DurableArgs),
 }
 
 impl Scenario {
@@ -37,7 +39,7 @@ impl Scenario {
             Scenario::Fanout(a) => Some(&a.common),
             Scenario::Idle(a) => Some(&a.common),
             Scenario::Churn(a) => Some(&a.fanout.common),
-            Scenario::Floor(_) | Scenario::Sink(_) => None,
+            Scenario::Floor(_) | Scenario::Sink(_) | Scenario::Durable(_) => None,
         }
     }
 }

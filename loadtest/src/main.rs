@@ -2,6 +2,7 @@
 
 mod accounting;
 mod cli;
+mod durable;
 mod floor;
 mod output;
 mod payload;
@@ -27,6 +28,7 @@ fn main() -> std::process::ExitCode {
         (_, Some(c)) => c.clone(),
         (Scenario::Floor(a), None) => return run_floor(a),
         (Scenario::Sink(a), None) => return run_sink(a),
+        (Scenario::Durable(a), None) => return durable::main(a),
         (_, None) => return std::process::ExitCode::from(2),
     };
     let nofile = procstat::raise_nofile_limit();
@@ -50,7 +52,9 @@ fn main() -> std::process::ExitCode {
             Scenario::Fanout(a) => scenarios::fanout::run(a, None, nofile).await?,
             Scenario::Churn(a) => scenarios::fanout::run(&a.fanout, Some(a), nofile).await?,
             Scenario::Idle(a) => scenarios::idle::run(a, nofile).await?,
-            Scenario::Floor(_) | Scenario::Sink(_) => anyhow::bail!("not a server scenario"),
+            Scenario::Floor(_) | Scenario::Sink(_) | Scenario::Durable(_) => {
+                anyhow::bail!("not a server scenario")
+            }
         };
         report.emit(common.json.as_deref())
     });

@@ -309,6 +309,7 @@ async fn update_msg(
     let old = entry(sub, msg_id)?.msg;
     let changes = changes.as_object().cloned().unwrap_or_default();
     let mut msg = (*old).clone();
+    msg.external_tail = Default::default();
     if changes.contains_key("data") {
         let publication = fields::publication(&changes, &msg.topic, "", "", None)?;
         msg.data = publication.data;

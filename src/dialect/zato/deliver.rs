@@ -172,6 +172,22 @@ fn payload(sub_key: &str, batch: &[(OrderKey, Rc<Msg>, u32)], wrap: bool) -> Val
     Value::Array(list)
 }
 
+/// The notify body: the same as `payload` gives, from each message's cached JSON.
+fn notify_body(sub_key: &str, batch: &[(OrderKey, Rc<Msg>, u32)], wrap: bool) -> String {
+    if let ([(_, msg, count)], false) = (batch, wrap) {
+        return msg.external_json(sub_key, *count);
+    }
+    let mut body = String::from("[");
+    for (i, (_, msg, count)) in batch.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&msg.external_json(sub_key, *count));
+    }
+    body.push(']');
+    body
+}
+
 async fn send_notify(
     zato: &Zato,
     shard: &Rc<Shard>,
@@ -183,7 +199,7 @@ async fn send_notify(
         return Err(Failure::Other("no notify_url".into()));
     };
     let (base, path) = split_url(url);
-    let body = payload(&sub.sub_key(), batch, options.wraps()).to_string();
+    let body = notify_body(&sub.sub_key(), batch, options.wraps());
     let method =
         http::Method::from_bytes(options.out_http_method.as_bytes()).unwrap_or(http::Method::POST);
     let zc = zato.zc();

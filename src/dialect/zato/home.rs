@@ -113,6 +113,7 @@ fn place(zato: &Zato, request: PublishReq) -> Result<Option<Placement>, ZatoErro
         has_gd,
         published_by: request.endpoint,
         pub_pattern: request.pattern,
+        external_tail: Default::default(),
     });
     let backlog = all.is_empty();
     let stored = has_gd && (backlog || !recipients.is_empty());

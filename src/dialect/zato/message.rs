@@ -6,6 +6,7 @@
 use super::ids;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::cell::OnceCell;
 
 /// Lowest and highest priority, and the default.
 pub const PRIORITY_MIN: u8 = 1;
@@ -47,6 +48,11 @@ pub struct Msg {
     /// The endpoint that published it and the pattern that let it.
     pub published_by: String,
     pub pub_pattern: String,
+    /// Its external form's JSON without `delivery_count` and `sub_key`, made on the first
+    /// delivery and shared by every subscriber's (encode once: a fan-out to 10 notify
+    /// subscriptions builds it once, not 10 times). Empty again in an updated copy.
+    #[serde(skip)]
+    pub external_tail: OnceCell<String>,
 }
 
 /// A message's place in a queue: higher priority first, then the earlier time, then the
@@ -139,6 +145,21 @@ impl Msg {
         Value::Object(out)
     }
 
+    /// The external form as JSON text, the same as [`Msg::external`] gives.
+    pub fn external_json(&self, sub_key: &str, delivery_count: u32) -> String {
+        let tail = self.external_tail.get_or_init(|| {
+            let mut value = self.external("", 0);
+            if let Some(map) = value.as_object_mut() {
+                map.remove("sub_key");
+                map.remove("delivery_count");
+            }
+            // `{"data":...}` without its opening brace: at least `data` is always there.
+            value.to_string().split_off(1)
+        });
+        let sub_key = serde_json::to_string(sub_key).unwrap_or_else(|_| "\"\"".into());
+        format!("{{\"delivery_count\":{delivery_count},\"sub_key\":{sub_key},{tail}")
+    }
+
     /// The stored form.
     pub fn to_stored(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
@@ -171,6 +192,7 @@ pub(crate) fn sample(priority: u8, pub_time: u64, ext_pub_time: Option<u64>, seq
         has_gd: false,
         published_by: "e".into(),
         pub_pattern: "/*".into(),
+        external_tail: OnceCell::new(),
     }
 }
 
@@ -217,7 +239,15 @@ mod tests {
         assert_eq!(value["pub_time_iso"], "2018-07-04T17:16:07.347820");
         assert_eq!(value["expiration_time_iso"], "2018-07-04T17:17:07.347820");
         assert_eq!(value["delivery_count"], 2);
-        assert_eq!(Msg::from_stored(&msg.to_stored()), Some(msg));
+        assert_eq!(Msg::from_stored(&msg.to_stored()).as_ref(), Some(&msg));
+        let text: Value = serde_json::from_str(&msg.external_json("zpsk.rest.x", 2)).expect("json");
+        assert_eq!(text, value, "the cached form is the same");
+        let again: Value =
+            serde_json::from_str(&msg.external_json("zpsk.rest.y", 3)).expect("json");
+        assert_eq!(
+            (again["sub_key"].as_str(), again["delivery_count"].as_u64()),
+            (Some("zpsk.rest.y"), Some(3))
+        );
     }
 
     #[test]
