@@ -261,24 +261,26 @@ async fn send_wsx(
     }
 }
 
-/// The endpoint took the batch: out of the queue, then out of the store.
+/// The endpoint took the batch: out of the store, then out of the queue (so what the queue
+/// shows has not been recorded as delivered yet).
 async fn delivered(zato: &Rc<Zato>, sub: &SubState, batch: &[(OrderKey, Rc<Msg>, u32)]) {
     let (sub_key, topic) = {
         let record = sub.record.borrow();
         (record.sub_key.clone(), record.topic.clone())
     };
-    let removed: Vec<Entry> =
-        batch.iter().filter_map(|(key, msg, _)| sub.remove_uid(*key, msg.uid)).collect();
-    sub.delivered.set(sub.delivered.get() + removed.len() as u64);
     let mut store = Batch::new();
-    for entry in removed.iter().filter(|e| e.msg.has_gd) {
-        store.delete(layout::QUEUE, layout::queued(&sub_key, entry.msg.uid));
+    for (_, msg, _) in batch.iter().filter(|(_, m, _)| m.has_gd) {
+        store.delete(layout::QUEUE, layout::queued(&sub_key, msg.uid));
     }
     // Awaited: the next delivery starts only once this one is durable, so a crash redelivers
     // at most the delivery in flight.
     if let Err(e) = commit(zato, store).await {
-        tracing::warn!("zato: recording a delivery to {sub_key} failed: {e}");
+        tracing::warn!("zato: recording a delivery to {sub_key} failed (it will be retried): {e}");
+        return;
     }
+    let removed: Vec<Entry> =
+        batch.iter().filter_map(|(key, msg, _)| sub.remove_uid(*key, msg.uid)).collect();
+    sub.delivered.set(sub.delivered.get() + removed.len() as u64);
     released(zato, &topic, removed.iter().map(|e| &e.msg));
 }
 

@@ -93,8 +93,12 @@ fn place(zato: &Zato, request: PublishReq) -> Result<Option<Placement>, ZatoErro
     topic.admit(has_gd)?;
     let limit = topic.config.limit_message_expiry;
     let now = ids::now_micros();
+    // The storage id is the publication number: increasing, so a commit's new messages and
+    // queue entries land at the right end of their B-tree ranges (a few pages rewritten per
+    // commit) and deliveries delete from the left end, where random ids touched a page each.
+    let seq = zato.next_seq(now);
     let msg = Rc::new(Msg {
-        uid: ids::uid(),
+        uid: seq,
         msg_id: request.msg_id.unwrap_or_else(ids::msg_id),
         topic: request.topic,
         data: request.data,
@@ -103,7 +107,7 @@ fn place(zato: &Zato, request: PublishReq) -> Result<Option<Placement>, ZatoErro
         expiration: request.expiration.unwrap_or(limit).min(limit),
         pub_time: now,
         ext_pub_time: request.ext_pub_time,
-        seq: zato.next_seq(now),
+        seq,
         correl_id: request.correl_id,
         in_reply_to: request.in_reply_to,
         ext_client_id: request.ext_client_id,

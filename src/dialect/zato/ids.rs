@@ -40,11 +40,6 @@ pub fn sub_key(kind: &str, ext_client_id: Option<&str>) -> String {
     }
 }
 
-/// A random storage id for a message.
-pub fn uid() -> u64 {
-    rand::random()
-}
-
 /// Microseconds since the Unix epoch now.
 pub fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)

@@ -13,6 +13,10 @@
 //! | `zato.queue`   | sub_key 0 uid              | empty: the message waits for this sub_key   |
 //! | `zato.backlog` | topic 0 uid                | empty: it waits for the topic's first subscriber |
 //!
+//! A uid is the message's publication number on its topic's home, big-endian: keys grow, so a
+//! commit's new entries share the last pages of their ranges and deliveries, which take the
+//! oldest first, empty the first pages.
+//!
 //! A GD publish is one batch: the message and one `queue` (or `backlog`) entry per recipient.
 //! A delivery deletes the `queue` entries it delivered, and the message with the last of them.
 //! Queue order is not in the keys: it is rebuilt in memory from the messages at start.

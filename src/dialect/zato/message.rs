@@ -20,7 +20,7 @@ pub const SEARCH_PREFIX: usize = 64;
 /// place (an update makes a new one).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Msg {
-    /// Storage id: the message's key in the store, unique per topic.
+    /// Storage id: the message's key in the store, unique per topic (its publication number).
     pub uid: u64,
     pub msg_id: String,
     pub topic: String,
