@@ -7,10 +7,12 @@ use crate::{
     dialect::{
         gateway::{self, GatewayDialect},
         pusher::{self, PusherDialect},
+        zato::ZatoDialect,
     },
     edge::router::{PathMatch, Router},
     engine::{conn::DialectTag, seam::Dialect},
     rest::Routes,
+    store::StoreHandle,
 };
 use std::{rc::Rc, sync::Arc};
 
@@ -18,11 +20,18 @@ use std::{rc::Rc, sync::Arc};
 pub const PUSHER: DialectTag = 0;
 /// Tag of the APISIX/API7-style gateway dialect; one namespace.
 pub const GATEWAY: DialectTag = 1;
+/// Tag of the Zato publish/subscribe dialect; one namespace.
+pub const ZATO: DialectTag = 2;
 
 /// The namespace of a dialect that has one (every dialect but Pusher): they follow the Pusher
 /// apps in tag order, so `ns_tags` lists Pusher's apps and then one namespace per such dialect.
 pub fn namespace(config: &Config, tag: DialectTag) -> u16 {
     (config.apps.len() + usize::from(tag) - 1) as u16
+}
+
+/// Whether a mounted dialect keeps durable state (then the runtime starts the store).
+pub fn needs_store(config: &Config) -> bool {
+    config.zato.active()
 }
 
 /// One shard's dialects (by tag), the dialect of each namespace, and its router.
@@ -48,20 +57,25 @@ pub trait Mounting: Send + Sync {
     }
 }
 
-/// The dialects the configuration asks for.
+/// The dialects the configuration asks for. Every dialect has its object on every shard (tags
+/// stay indexes); only the enabled ones are mounted on paths.
 pub struct Mounts {
     pusher: Arc<pusher::Shared>,
     gateway: Arc<gateway::Shared>,
-    /// The gateway is mounted with routes: its requests go upstream through the hook shard.
-    gateway_calls: bool,
+    /// The durable store, when a dialect needs it.
+    store: Option<StoreHandle>,
+    /// Some mounted dialect calls upstreams: gateway routes, or Zato notifications.
+    calls: bool,
 }
 
 impl Mounts {
-    pub fn new(config: &Config) -> Mounts {
+    pub fn new(config: &Config, store: Option<StoreHandle>) -> Mounts {
+        let gateway_calls = config.gateway.enabled && !config.gateway.routes.is_empty();
         Mounts {
             pusher: pusher::Shared::new(config),
             gateway: gateway::Shared::new(config),
-            gateway_calls: config.gateway.enabled && !config.gateway.routes.is_empty(),
+            store,
+            calls: gateway_calls || config.zato.active(),
         }
     }
 }
@@ -69,31 +83,42 @@ impl Mounts {
 impl Mounting for Mounts {
     fn for_shard(&self, config: &Arc<Config>) -> ShardMounts {
         let pusher = PusherDialect::new(PUSHER, config.clone(), self.pusher.clone());
-        let gateway_ns = namespace(config, GATEWAY);
-        let gateway =
-            GatewayDialect::new(GATEWAY, gateway_ns, config.clone(), self.gateway.clone());
+        let gateway = GatewayDialect::new(
+            GATEWAY,
+            namespace(config, GATEWAY),
+            config.clone(),
+            self.gateway.clone(),
+        );
+        let zato =
+            ZatoDialect::new(ZATO, namespace(config, ZATO), config.clone(), self.store.clone());
         let mut router = Router::new(config);
         if config.gateway.enabled {
             router.mount_ws(PathMatch::Exact(config.gateway.path.clone()), GATEWAY);
+            router.mount_rest(Rc::new(gateway.clone()) as Rc<dyn Routes>);
+        }
+        if config.zato.enabled {
+            router.mount_ws(PathMatch::Exact(config.zato.wsx_path.clone()), ZATO);
+            // Before Pusher's: a topic name may contain `/apps/`.
+            router.mount_rest(Rc::new(zato.clone()) as Rc<dyn Routes>);
         }
         router.mount_ws(PathMatch::Contains("/app/".into()), PUSHER);
         // A Pusher client that got the path wrong understands Pusher's 4005 better than a 404.
         router.fallback_ws(PUSHER);
         router.mount_rest(Rc::new(pusher.clone()) as Rc<dyn Routes>);
-        if config.gateway.enabled {
-            router.mount_rest(Rc::new(gateway.clone()) as Rc<dyn Routes>);
-        }
         let mut ns_tags = vec![PUSHER; config.apps.len()];
-        ns_tags.push(GATEWAY);
-        let dialects: Vec<Rc<dyn Dialect>> = vec![Rc::new(pusher), Rc::new(gateway)];
+        ns_tags.extend([GATEWAY, ZATO]);
+        let dialects: Vec<Rc<dyn Dialect>> = vec![Rc::new(pusher), Rc::new(gateway), Rc::new(zato)];
         ShardMounts { dialects, ns_tags, router }
     }
 
     fn uses_calls(&self) -> bool {
-        self.gateway_calls
+        self.calls
     }
 
     fn ns_names(&self, config: &Config) -> Vec<String> {
-        config.apps.iter().map(|app| format!("app:{}", app.id)).collect()
+        let mut names: Vec<String> =
+            config.apps.iter().map(|app| format!("app:{}", app.id)).collect();
+        names.extend(["gateway".to_string(), "zato".to_string()]);
+        names
     }
 }

@@ -8,8 +8,9 @@ use crate::{
     edge::{accept::serve_listener, Edge},
     engine::{self, bus::Bus, bus::Mesh, calls::Calls, conn::sys, shard::Shard},
     hook::{self, board::Board, call::ReplyMesh, event::HookMesh, event::Hooks},
-    mount::{Mounting, Mounts},
+    mount::{self, Mounting, Mounts},
     shutdown::Shutdown,
+    store::{self, Store},
 };
 use anyhow::{anyhow, Context};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -33,6 +34,8 @@ pub struct Running {
     shutdown: Shutdown,
     /// The edge every shard shares (TLS certificate, open-file budget).
     pub edge: Arc<Edge>,
+    /// The durable store, when a mounted dialect needs it; stopped after the shards.
+    store: Option<Store>,
 }
 
 /// What a shard is started with.
@@ -52,10 +55,19 @@ struct Setup {
     edge: Arc<Edge>,
 }
 
-/// Starts the server's dialects on their shards; returns once every shard is listening.
+/// Starts the server's dialects on their shards (and the durable store first, when one needs
+/// it); returns once every shard is listening.
 pub fn start(config: Config) -> anyhow::Result<Running> {
-    let mounts = Arc::new(Mounts::new(&config));
-    start_with(config, mounts)
+    let store = match mount::needs_store(&config) {
+        true => {
+            Some(store::start(&config.store).context("cannot start the durable store ([store])")?)
+        }
+        false => None,
+    };
+    let mounts = Arc::new(Mounts::new(&config, store.as_ref().map(Store::handle)));
+    let mut running = start_with(config, mounts)?;
+    running.store = store;
+    Ok(running)
 }
 
 /// Starts the shards with the dialects `mounts` makes (tests mount their own).
@@ -137,7 +149,7 @@ pub fn start_with(config: Config, mounts: Arc<dyn Mounting>) -> anyhow::Result<R
         }
     }
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    Ok(Running { addr, shards: nr, exited: exit_rx, grace, shutdown, edge })
+    Ok(Running { addr, shards: nr, exited: exit_rx, grace, shutdown, edge, store: None })
 }
 
 /// Runs a shard: listen, join the meshes, build its dialects, serve until shutdown, then close
@@ -243,6 +255,9 @@ impl Running {
                 tracing::warn!("a shard did not stop within {deadline:?}");
                 break;
             }
+        }
+        if let Some(store) = self.store {
+            store.shutdown();
         }
         true
     }

@@ -33,6 +33,8 @@ pub enum Scenario {
     Gateway(crate::gateway::GatewayArgs),
     /// The gateway dialect: upstream round trips per second through the hook shard.
     GatewayCalls(crate::gateway::calls::CallsArgs),
+    /// Durable publishing with 10 consumers: pushgate's Zato GD topics or NATS JetStream.
+    Durable(crate::durable::DurableArgs),
 }
 
 impl Scenario {
@@ -44,7 +46,7 @@ impl Scenario {
             Scenario::Churn(a) => Some(&a.fanout.common),
             Scenario::Gateway(a) => Some(&a.fanout.common),
             Scenario::GatewayCalls(a) => Some(&a.common),
-            Scenario::Floor(_) | Scenario::Sink(_) => None,
+            Scenario::Floor(_) | Scenario::Sink(_) | Scenario::Durable(_) => None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod accounting;
 mod cli;
+mod durable;
 mod floor;
 mod gateway;
 mod output;
@@ -28,6 +29,7 @@ fn main() -> std::process::ExitCode {
         (_, Some(c)) => c.clone(),
         (Scenario::Floor(a), None) => return run_floor(a),
         (Scenario::Sink(a), None) => return run_sink(a),
+        (Scenario::Durable(a), None) => return durable::main(a),
         (_, None) => return std::process::ExitCode::from(2),
     };
     let nofile = procstat::raise_nofile_limit();
@@ -55,7 +57,9 @@ fn main() -> std::process::ExitCode {
             Scenario::GatewayCalls(a) => {
                 return gateway::calls::run(a, nofile).await?.emit(common.json.as_deref());
             }
-            Scenario::Floor(_) | Scenario::Sink(_) => anyhow::bail!("not a server scenario"),
+            Scenario::Floor(_) | Scenario::Sink(_) | Scenario::Durable(_) => {
+                anyhow::bail!("not a server scenario")
+            }
         };
         report.emit(common.json.as_deref())
     });

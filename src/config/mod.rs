@@ -4,7 +4,9 @@
 pub mod cluster;
 pub mod gateway;
 pub mod hooks;
+pub mod zato;
 
+use crate::store::StoreConfig;
 use cluster::ClusterConfig;
 use gateway::GatewayConfig;
 use hooks::{EventHookConfig, HooksConfig, WebhookConfig};
@@ -126,6 +128,11 @@ pub struct Config {
     pub apps: Vec<AppConfig>,
     /// Cluster mode (`[cluster]`): off by default.
     pub cluster: ClusterConfig,
+    /// The durable store (`[store]`): where durable state lives, started only when a durable
+    /// feature needs it (Zato topics).
+    pub store: StoreConfig,
+    /// Zato-style publish/subscribe (`[zato]`, `[[zato.topics]]`, `[[zato.endpoints]]`).
+    pub zato: zato::ZatoConfig,
 }
 
 /// `[tls]`: the server certificate. Both files are read at start and again on SIGHUP (new
@@ -237,6 +244,8 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             apps: vec![AppConfig::default()],
             cluster: ClusterConfig::default(),
+            store: StoreConfig::default(),
+            zato: zato::ZatoConfig::default(),
         }
     }
 }
@@ -407,6 +416,8 @@ impl Config {
         hooks::check_event_hooks(&self.event_hooks)?;
         self.cluster.check()?;
         gateway::check(&self.gateway)?;
+        self.store.check("store")?;
+        self.zato.check("zato", &self.store)?;
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one app is needed"));
         }

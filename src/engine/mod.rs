@@ -31,10 +31,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Starts a shard's engine tasks: the ring listeners and the liveness sweep.
+/// Starts a shard's engine tasks (the ring listeners and the liveness sweep), then its
+/// dialects' own (`seam::Dialect::start`).
 pub fn start(shard: &Rc<Shard>, receivers: Receivers<bus::ShardMsg>) {
     rings::listen(shard, receivers);
     sweep::start(shard);
+    shard.start_dialects();
 }
 
 /// Lets the shard's other tasks and sockets run before carrying on: long work (a listing of

@@ -1,8 +1,9 @@
 //! Shared end-to-end harness: starts the real `pushgate` binary on 127.0.0.1 port 0 with a
 //! config file and talks HTTP to it (ureq). Each dialect's client helpers live beside it
-//! (`pusher`: a real WebSocket client and the SDKs' request signing; `gateway`: a gateway client,
-//! the publish API and mock upstreams); Pusher's items are re-exported here so a test names
-//! them as `common::Client`.
+//! (`pusher`: a real WebSocket client and the SDKs' request signing, re-exported here so a test
+//! names them as `common::Client`; `gateway`: a gateway client, the publish API and mock
+//! upstreams; `zato`: the Zato REST API, admin API and WSX client; `cluster`: nats-server and
+//! nodes).
 
 #![allow(dead_code)]
 
@@ -10,6 +11,7 @@ pub mod cluster;
 pub mod gateway;
 pub mod pusher;
 pub mod raw;
+pub mod zato;
 
 #[allow(unused_imports)]
 pub use pusher::*;

@@ -127,7 +127,7 @@ async fn ask(
 ) -> Result<Response, CallError> {
     match key {
         Some(key) => shard.call(key, request).await,
-        None => shard.call_unbound(request).await,
+        None => shard.call_detached(request).await,
     }
 }
 
