@@ -30,10 +30,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Starts a shard's engine tasks: the ring listeners and the liveness sweep.
+/// Starts a shard's engine tasks (the ring listeners and the liveness sweep), then its
+/// dialects' own (`seam::Dialect::start`).
 pub fn start(shard: &Rc<Shard>, receivers: Receivers<bus::ShardMsg>) {
     rings::listen(shard, receivers);
     sweep::start(shard);
+    shard.start_dialects();
 }
 
 /// Closes every connection with its dialect's shutdown close and waits until they are gone or

@@ -72,6 +72,10 @@ pub trait Dialect {
         peer: Option<SocketAddr>,
     ) -> LocalFuture<'a, Admission>;
 
+    /// The shard is up (its rings listen, its sweep runs): start the dialect's own background
+    /// work, such as loading durable state and the tasks that deliver it. Called once.
+    fn start(&self, _shard: &Rc<Shard>) {}
+
     /// The connection exists and its 101 is written: queue the opening frames.
     fn open(&self, shard: &Rc<Shard>, key: ConnKey, upgrade: &Upgrade, peer: Option<SocketAddr>);
 

@@ -102,6 +102,13 @@ impl Shard {
         self.dialects.get(usize::from(tag))
     }
 
+    /// Calls every dialect's `start` once.
+    pub(crate) fn start_dialects(self: &Rc<Self>) {
+        for dialect in &self.dialects {
+            dialect.start(self);
+        }
+    }
+
     /// The dialect of namespace `ns`.
     pub fn tag_of_ns(&self, ns: u16) -> Option<DialectTag> {
         self.ns_tags.get(usize::from(ns)).copied()
