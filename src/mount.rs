@@ -4,20 +4,37 @@
 
 use crate::{
     config::Config,
-    dialect::pusher::{self, PusherDialect},
+    dialect::{
+        im::ImDialect,
+        pusher::{self, PusherDialect},
+    },
     edge::router::{PathMatch, Router},
-    engine::{conn::DialectTag, seam::Dialect},
+    engine::{
+        bus::Envelope,
+        conn::{queue::Frame, Close, ConnKey, DialectTag},
+        seam::{Admission, Dialect, Gone, LocalFuture, Policy},
+        shard::Shard,
+    },
     rest::Routes,
+    store::StoreHandle,
+    ws::{frame::Message, handshake::Upgrade},
 };
-use std::{rc::Rc, sync::Arc};
+use std::{net::SocketAddr, rc::Rc, sync::Arc};
 
 /// Tag of the Pusher dialect; its apps are namespaces `0..apps.len()`.
 pub const PUSHER: DialectTag = 0;
+/// Tag of the xxim-style IM dialect (tags 1 and 2 are the gateway's and Zato's).
+pub const IM: DialectTag = 3;
 
 /// The namespace of a dialect that has one (every dialect but Pusher): they follow the Pusher
 /// apps in tag order, so `ns_tags` lists Pusher's apps and then one namespace per such dialect.
 pub fn namespace(config: &Config, tag: DialectTag) -> u16 {
     (config.apps.len() + usize::from(tag) - 1) as u16
+}
+
+/// Whether a mounted dialect keeps durable state (then the runtime starts the store).
+pub fn needs_store(config: &Config) -> bool {
+    config.im.needs_store()
 }
 
 /// One shard's dialects (by tag), the dialect of each namespace, and its router.
@@ -40,11 +57,15 @@ pub trait Mounting: Send + Sync {
 /// The dialects the configuration asks for.
 pub struct Mounts {
     pusher: Arc<pusher::Shared>,
+    /// The durable store, when a dialect needs it.
+    store: Option<StoreHandle>,
+    /// A dialect makes upstream calls.
+    calls: bool,
 }
 
 impl Mounts {
-    pub fn new(config: &Config) -> Mounts {
-        Mounts { pusher: pusher::Shared::new(config) }
+    pub fn new(config: &Config, store: Option<StoreHandle>) -> Mounts {
+        Mounts { pusher: pusher::Shared::new(config), store, calls: config.im.uses_calls() }
     }
 }
 
@@ -52,15 +73,81 @@ impl Mounting for Mounts {
     fn for_shard(&self, config: &Arc<Config>) -> ShardMounts {
         let pusher = PusherDialect::new(PUSHER, config.clone(), self.pusher.clone());
         let mut router = Router::new(config);
+        let mut dialects: Vec<Rc<dyn Dialect>> = vec![Rc::new(pusher.clone())];
+        let mut ns_tags = vec![PUSHER; config.apps.len()];
+        if config.im.enabled {
+            // `/` too, as xxim: no other dialect has it (Pusher's fallback keeps other paths).
+            let root = config.im.path != "/";
+            let (ns, store) = (namespace(config, IM), self.store.clone());
+            let im = ImDialect::new(IM, ns, config.clone(), store, root);
+            while dialects.len() < usize::from(IM) {
+                dialects.push(Rc::new(Vacant));
+            }
+            dialects.push(Rc::new(im.clone()));
+            ns_tags.extend(1..=IM);
+            router.mount_ws(PathMatch::Exact(config.im.path.clone()), IM);
+            if root {
+                router.mount_ws(PathMatch::Exact("/".into()), IM);
+            }
+            router.mount_rest(Rc::new(im) as Rc<dyn Routes>);
+        }
         router.mount_ws(PathMatch::Contains("/app/".into()), PUSHER);
         // A Pusher client that got the path wrong understands Pusher's 4005 better than a 404.
         router.fallback_ws(PUSHER);
-        router.mount_rest(Rc::new(pusher.clone()) as Rc<dyn Routes>);
-        let ns_tags = vec![PUSHER; config.apps.len()];
-        ShardMounts { dialects: vec![Rc::new(pusher)], ns_tags, router }
+        router.mount_rest(Rc::new(pusher) as Rc<dyn Routes>);
+        ShardMounts { dialects, ns_tags, router }
     }
 
     fn uses_calls(&self) -> bool {
-        false
+        self.calls
+    }
+}
+
+/// The slot of a tag whose dialect is not mounted (so tags stay indexes): it admits nobody.
+struct Vacant;
+
+impl Dialect for Vacant {
+    fn name(&self) -> &'static str {
+        "vacant"
+    }
+
+    fn admit<'a>(
+        &'a self,
+        _: &'a Rc<Shard>,
+        _: &'a Upgrade,
+        _: Option<SocketAddr>,
+    ) -> LocalFuture<'a, Admission> {
+        let refuse = Admission::Refuse { status: 404, body: "Not found".into(), why: "not_found" };
+        Box::pin(std::future::ready(refuse))
+    }
+
+    fn open(&self, _: &Rc<Shard>, _: ConnKey, _: &Upgrade, _: Option<SocketAddr>) {}
+
+    fn on_message(&self, _: &Rc<Shard>, _: ConnKey, _: Message<'_>) -> Result<(), Close> {
+        Err(Close::PROTOCOL_ERROR)
+    }
+
+    fn on_close(&self, _: &Rc<Shard>, _: ConnKey, _: &Gone) {}
+
+    fn policy(&self) -> Policy {
+        Policy {
+            idle_secs: 0,
+            pong_secs: 0,
+            ping: Frame::new(Vec::new()),
+            timeout: Close::PROTOCOL_ERROR,
+            over_capacity: Close::PROTOCOL_ERROR,
+            shutdown: Close::fixed(1001, "Going away"),
+            deadlines: false,
+        }
+    }
+
+    fn on_notice(&self, _: &Rc<Shard>, _: Envelope) {}
+
+    fn answer(&self, _: &Rc<Shard>, question: Envelope) -> LocalFuture<'static, Envelope> {
+        Box::pin(std::future::ready(question))
+    }
+
+    fn client_id(&self, _: &Shard, _: ConnKey) -> String {
+        String::new()
     }
 }

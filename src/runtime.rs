@@ -7,8 +7,9 @@ use crate::{
     edge::accept::serve_listener,
     engine::{self, bus::Bus, bus::Mesh, calls::Calls, conn::sys, shard::Shard},
     hook::{self, board::Board, call::ReplyMesh, event::HookMesh, event::Hooks},
-    mount::{Mounting, Mounts},
+    mount::{self, Mounting, Mounts},
     shutdown::Shutdown,
+    store::{self, Store},
 };
 use anyhow::{anyhow, Context};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -30,6 +31,8 @@ pub struct Running {
     exited: Receiver<usize>,
     grace: Duration,
     shutdown: Shutdown,
+    /// The durable store, when a mounted dialect needs it; stopped after the shards.
+    store: Option<Store>,
 }
 
 /// What a shard is started with.
@@ -46,10 +49,19 @@ struct Setup {
     shutdown: Shutdown,
 }
 
-/// Starts the server's dialects on their shards; returns once every shard is listening.
+/// Starts the server's dialects on their shards (and the durable store first, when one needs
+/// it); returns once every shard is listening.
 pub fn start(config: Config) -> anyhow::Result<Running> {
-    let mounts = Arc::new(Mounts::new(&config));
-    start_with(config, mounts)
+    let store = match mount::needs_store(&config) {
+        true => {
+            Some(store::start(&config.store).context("cannot start the durable store ([store])")?)
+        }
+        false => None,
+    };
+    let mounts = Arc::new(Mounts::new(&config, store.as_ref().map(Store::handle)));
+    let mut running = start_with(config, mounts)?;
+    running.store = store;
+    Ok(running)
 }
 
 /// Starts the shards with the dialects `mounts` makes (tests mount their own).
@@ -117,7 +129,7 @@ pub fn start_with(config: Config, mounts: Arc<dyn Mounting>) -> anyhow::Result<R
         }
     }
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    Ok(Running { addr, shards: nr, exited: exit_rx, grace, shutdown })
+    Ok(Running { addr, shards: nr, exited: exit_rx, grace, shutdown, store: None })
 }
 
 /// Runs a shard: listen, join the meshes, build its dialects, serve until shutdown, then close
@@ -205,6 +217,9 @@ impl Running {
                 tracing::warn!("a shard did not stop within {deadline:?}");
                 break;
             }
+        }
+        if let Some(store) = self.store {
+            store.shutdown();
         }
         true
     }

@@ -2,7 +2,9 @@
 //! merged in that order, then checked so that a bad value fails at start with the key's name.
 
 pub mod hooks;
+pub mod im;
 
+use crate::store::StoreConfig;
 use hooks::{EventHookConfig, HooksConfig, WebhookConfig};
 use serde::{Deserialize, Serialize};
 use std::{fmt, path::Path};
@@ -81,6 +83,11 @@ pub struct Config {
     pub event_hooks: Vec<EventHookConfig>,
     /// The applications this server hosts. Default: one app `app-id` / `app-key` / `app-secret`.
     pub apps: Vec<AppConfig>,
+    /// The durable store (`[store]`): where durable state lives, started only when a durable
+    /// feature needs it (IM notices and delayed requests).
+    pub store: StoreConfig,
+    /// The xxim-style IM dialect (`[im]`, `[[im.routes]]`).
+    pub im: im::ImConfig,
 }
 
 /// One Pusher application: credentials and its limits.
@@ -166,6 +173,8 @@ impl Default for Config {
             hooks: HooksConfig::default(),
             event_hooks: Vec::new(),
             apps: vec![AppConfig::default()],
+            store: StoreConfig::default(),
+            im: im::ImConfig::default(),
         }
     }
 }
@@ -325,6 +334,8 @@ impl Config {
         }
         hooks::check_defaults(&self.hooks)?;
         hooks::check_event_hooks(&self.event_hooks)?;
+        self.store.check("store")?;
+        self.im.check("im")?;
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one app is needed"));
         }

@@ -1,0 +1,167 @@
+//! The home-shard side of the IM dialect: every connection of a user is registered on the
+//! user's home shard, wherever it lives, so the duplicate-device rule (a second connection of
+//! the same user, platform and device closes the first with 1000 "duplicate connection"),
+//! pushes, kicks and listings are exact across shards. Pushes reach a connection through its
+//! address (`Notice::Deliver` to its shard), one notice per shard.
+
+use super::{
+    delay,
+    messages::{Action, Filter, Question, Reply, Tell},
+    notice,
+    pb::ConnParam,
+    Im,
+};
+use crate::engine::{addr::ConnAddr, bus::Notice, conn::Close, conn::ConnKey, shard::Shard};
+use ahash::AHashMap;
+use std::rc::Rc;
+
+/// One registered connection of a user homed here.
+#[derive(Debug)]
+pub struct Registered {
+    pub addr: ConnAddr,
+    pub param: ConnParam,
+    /// The order key of the last notice pushed to this connection (not pushed twice).
+    pub last_notice: Option<Vec<u8>>,
+}
+
+/// The users homed on this shard and their connections.
+#[derive(Debug, Default)]
+pub struct HomeState {
+    pub users: AHashMap<String, Vec<Registered>>,
+}
+
+impl HomeState {
+    /// Registers a connection; returns the older connection of the same device it replaces.
+    pub fn register(&mut self, user: String, addr: ConnAddr, param: ConnParam) -> Option<ConnAddr> {
+        let conns = self.users.entry(user).or_default();
+        let same = conns.iter().position(|r| {
+            r.param.platform == param.platform && r.param.device_id == param.device_id
+        });
+        let old = same.map(|at| conns.swap_remove(at).addr).filter(|a| *a != addr);
+        conns.push(Registered { addr, param, last_notice: None });
+        old
+    }
+
+    /// Forgets a connection (only that one: a newer one of the same device stays).
+    pub fn unregister(&mut self, user: &str, addr: ConnAddr) {
+        if let Some(conns) = self.users.get_mut(user) {
+            conns.retain(|r| r.addr != addr);
+            if conns.is_empty() {
+                self.users.remove(user);
+            }
+        }
+    }
+
+    /// The registered connections matching `filter`.
+    pub fn matching(&self, filter: &Filter) -> Vec<(ConnAddr, ConnParam)> {
+        let mut found = Vec::new();
+        let mut add = |conns: &Vec<Registered>| {
+            for r in conns.iter().filter(|r| filter.admits(&r.param)) {
+                found.push((r.addr, r.param.clone()));
+            }
+        };
+        if filter.user_ids.is_empty() {
+            self.users.values().for_each(&mut add);
+        } else {
+            filter.user_ids.iter().filter_map(|u| self.users.get(u)).for_each(&mut add);
+        }
+        found
+    }
+}
+
+/// Applies a notice sent to this shard.
+pub fn on_tell(im: &Rc<Im>, shard: &Rc<Shard>, tell: Tell) {
+    match tell {
+        Tell::Register { user, addr, param } => {
+            let old = im.home.borrow_mut().register(user.clone(), addr, *param);
+            if let Some(old) = old {
+                let close = Close::fixed(1000, "duplicate connection");
+                shard.tell(usize::from(old.shard), Notice::Close { keys: vec![old.key], close });
+            }
+            notice::wake(im, shard, &user);
+        }
+        Tell::Unregister { user, addr } => im.home.borrow_mut().unregister(&user, addr),
+        Tell::Wake { users } => users.iter().for_each(|user| notice::wake(im, shard, user)),
+        Tell::Delayed => delay::wake(im),
+    }
+}
+
+/// Answers a question asked of this shard.
+pub async fn answer(im: &Rc<Im>, shard: &Rc<Shard>, question: Question) -> Reply {
+    match question {
+        Question::Match { filter, action } => Reply::Matched(apply(im, shard, &filter, action)),
+        Question::Ack { user, device, conv, notice_id } => {
+            Reply::Done(notice::ack(im, shard, &user, &device, &conv, &notice_id).await)
+        }
+        Question::AddNotice { notice, user } => {
+            Reply::Done(notice::add::add(im, shard, notice, user).await.map(|()| true))
+        }
+    }
+}
+
+/// Finds the matching connections of users homed here and applies `action` to them.
+fn apply(im: &Im, shard: &Rc<Shard>, filter: &Filter, action: Action) -> Vec<ConnParam> {
+    let found = im.home.borrow().matching(filter);
+    let mut by_shard: Vec<Vec<ConnKey>> = vec![Vec::new(); shard.nr_shards()];
+    for (addr, _) in &found {
+        if let Some(keys) = by_shard.get_mut(usize::from(addr.shard)) {
+            keys.push(addr.key);
+        }
+    }
+    for (peer, keys) in by_shard.into_iter().enumerate().filter(|(_, k)| !k.is_empty()) {
+        match &action {
+            Action::Send(frame) => shard.tell(peer, Notice::Deliver { keys, frame: frame.clone() }),
+            Action::Kick => {
+                shard.tell(peer, Notice::Close { keys, close: Close::fixed(1001, "kick") })
+            }
+            Action::List => {}
+        }
+    }
+    found.into_iter().map(|(_, param)| param).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(user: &str, platform: &str, device: &str) -> ConnParam {
+        ConnParam {
+            user_id: user.into(),
+            platform: platform.into(),
+            device_id: device.into(),
+            ..ConnParam::default()
+        }
+    }
+
+    fn addr(shard: usize, index: usize) -> ConnAddr {
+        ConnAddr::new(shard, ConnKey::new(index, 1))
+    }
+
+    #[test]
+    fn the_same_device_replaces_the_older_connection() {
+        let mut home = HomeState::default();
+        assert_eq!(home.register("u".into(), addr(0, 1), param("u", "ios", "d")), None);
+        assert_eq!(home.register("u".into(), addr(1, 2), param("u", "web", "d")), None);
+        let old = home.register("u".into(), addr(1, 3), param("u", "ios", "d"));
+        assert_eq!(old, Some(addr(0, 1)));
+        home.unregister("u", addr(0, 1));
+        assert_eq!(home.users["u"].len(), 2, "the older one leaving removes nothing newer");
+    }
+
+    #[test]
+    fn filters_are_an_and_of_the_non_empty_lists() {
+        let mut home = HomeState::default();
+        home.register("a".into(), addr(0, 1), param("a", "ios", "d1"));
+        home.register("a".into(), addr(0, 2), param("a", "web", "d2"));
+        home.register("b".into(), addr(0, 3), param("b", "ios", "d3"));
+        let all = home.matching(&Filter::default());
+        assert_eq!(all.len(), 3);
+        let ios = Filter { platforms: vec!["ios".into()], ..Filter::default() };
+        assert_eq!(home.matching(&ios).len(), 2);
+        let a_ios = Filter { user_ids: vec!["a".into()], ..ios };
+        assert_eq!(home.matching(&a_ios).len(), 1);
+        let none =
+            Filter { user_ids: vec!["a".into()], devices: vec!["d3".into()], ..Filter::default() };
+        assert!(home.matching(&none).is_empty());
+    }
+}
