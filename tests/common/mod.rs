@@ -1,10 +1,11 @@
 //! Shared end-to-end harness: starts the real `pushgate` binary on 127.0.0.1 port 0 with a
 //! config file and talks HTTP to it (ureq). Each dialect's client helpers live beside it
-//! (`pusher`: a real WebSocket client and the SDKs' request signing); their items are
-//! re-exported here so a test names them as `common::Client`.
+//! (`pusher`: a real WebSocket client and the SDKs' request signing; `im`: the xxim client and
+//! push API); Pusher's items are re-exported here so a test names them as `common::Client`.
 
 #![allow(dead_code)]
 
+pub mod im;
 pub mod pusher;
 
 #[allow(unused_imports)]

@@ -20,6 +20,8 @@ use std::rc::Rc;
 pub struct Registered {
     pub addr: ConnAddr,
     pub param: ConnParam,
+    /// Wall clock at connect, ms: a new device's notices start there.
+    pub connected_ms: u64,
     /// The order key of the last notice pushed to this connection (not pushed twice).
     pub last_notice: Option<Vec<u8>>,
 }
@@ -32,13 +34,19 @@ pub struct HomeState {
 
 impl HomeState {
     /// Registers a connection; returns the older connection of the same device it replaces.
-    pub fn register(&mut self, user: String, addr: ConnAddr, param: ConnParam) -> Option<ConnAddr> {
+    pub fn register(
+        &mut self,
+        user: String,
+        addr: ConnAddr,
+        param: ConnParam,
+        connected_ms: u64,
+    ) -> Option<ConnAddr> {
         let conns = self.users.entry(user).or_default();
         let same = conns.iter().position(|r| {
             r.param.platform == param.platform && r.param.device_id == param.device_id
         });
         let old = same.map(|at| conns.swap_remove(at).addr).filter(|a| *a != addr);
-        conns.push(Registered { addr, param, last_notice: None });
+        conns.push(Registered { addr, param, connected_ms, last_notice: None });
         old
     }
 
@@ -72,8 +80,8 @@ impl HomeState {
 /// Applies a notice sent to this shard.
 pub fn on_tell(im: &Rc<Im>, shard: &Rc<Shard>, tell: Tell) {
     match tell {
-        Tell::Register { user, addr, param } => {
-            let old = im.home.borrow_mut().register(user.clone(), addr, *param);
+        Tell::Register { user, addr, param, connected_ms } => {
+            let old = im.home.borrow_mut().register(user.clone(), addr, *param, connected_ms);
             if let Some(old) = old {
                 let close = Close::fixed(1000, "duplicate connection");
                 shard.tell(usize::from(old.shard), Notice::Close { keys: vec![old.key], close });
@@ -140,9 +148,9 @@ mod tests {
     #[test]
     fn the_same_device_replaces_the_older_connection() {
         let mut home = HomeState::default();
-        assert_eq!(home.register("u".into(), addr(0, 1), param("u", "ios", "d")), None);
-        assert_eq!(home.register("u".into(), addr(1, 2), param("u", "web", "d")), None);
-        let old = home.register("u".into(), addr(1, 3), param("u", "ios", "d"));
+        assert_eq!(home.register("u".into(), addr(0, 1), param("u", "ios", "d"), 0), None);
+        assert_eq!(home.register("u".into(), addr(1, 2), param("u", "web", "d"), 0), None);
+        let old = home.register("u".into(), addr(1, 3), param("u", "ios", "d"), 0);
         assert_eq!(old, Some(addr(0, 1)));
         home.unregister("u", addr(0, 1));
         assert_eq!(home.users["u"].len(), 2, "the older one leaving removes nothing newer");
@@ -151,9 +159,9 @@ mod tests {
     #[test]
     fn filters_are_an_and_of_the_non_empty_lists() {
         let mut home = HomeState::default();
-        home.register("a".into(), addr(0, 1), param("a", "ios", "d1"));
-        home.register("a".into(), addr(0, 2), param("a", "web", "d2"));
-        home.register("b".into(), addr(0, 3), param("b", "ios", "d3"));
+        home.register("a".into(), addr(0, 1), param("a", "ios", "d1"), 0);
+        home.register("a".into(), addr(0, 2), param("a", "web", "d2"), 0);
+        home.register("b".into(), addr(0, 3), param("b", "ios", "d3"), 0);
         let all = home.matching(&Filter::default());
         assert_eq!(all.len(), 3);
         let ios = Filter { platforms: vec!["ios".into()], ..Filter::default() };

@@ -37,8 +37,9 @@ pub enum Action {
 /// A message that needs no answer.
 #[derive(Debug)]
 pub enum Tell {
-    /// User's home: a connection of `user` opened (closing an older one of the same device).
-    Register { user: String, addr: ConnAddr, param: Box<ConnParam> },
+    /// User's home: a connection of `user` opened at `connected_ms` (closing an older one of
+    /// the same device).
+    Register { user: String, addr: ConnAddr, param: Box<ConnParam>, connected_ms: u64 },
     /// User's home: that connection is gone.
     Unregister { user: String, addr: ConnAddr },
     /// Users' home: push the next notice to these users' connections.

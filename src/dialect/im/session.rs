@@ -41,7 +41,7 @@ pub fn open(im: &Rc<Im>, shard: &Rc<Shard>, key: ConnKey, up: &Upgrade, peer: Op
     shard.send(key, frames::connected());
     let addr = ConnAddr::new(shard.id(), key);
     let param = Box::new(params.conn_param(&im.im().pod_ip));
-    let tell = Tell::Register { user: params.user_id.clone(), addr, param };
+    let tell = Tell::Register { user: params.user_id.clone(), addr, param, connected_ms };
     im.tell(shard, im.home_of(shard, &params.user_id), tell);
     hooks::after_connect(im, shard, key, &params, connected_ms);
 }

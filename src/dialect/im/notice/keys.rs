@@ -63,9 +63,9 @@ pub fn order(create_ms: u64, notice_id: &str) -> Vec<u8> {
     [&create_ms.to_be_bytes()[..], notice_id.as_bytes()].concat()
 }
 
-/// The order key just after every notice of millisecond `ms` (ids never hold 0xFF: UTF-8).
-pub fn after_ms(ms: u64) -> Vec<u8> {
-    [&ms.to_be_bytes()[..], &[0xff]].concat()
+/// The order key just before every notice of millisecond `ms` (an id is never empty).
+pub fn before_ms(ms: u64) -> Vec<u8> {
+    ms.to_be_bytes().to_vec()
 }
 
 /// The last part of a key: what follows its final NUL.
@@ -91,7 +91,7 @@ mod tests {
     fn order_keys_sort_by_time_then_id() {
         assert!(order(1, "z") < order(2, "a"));
         assert!(order(5, "a") < order(5, "b"));
-        assert!(order(5, "zzz") < after_ms(5) && after_ms(5) < order(6, ""));
+        assert!(order(4, "zzz") < before_ms(5) && before_ms(5) < order(5, "a"));
         assert_eq!(ms(&order(42, "x")), Some(42));
     }
 

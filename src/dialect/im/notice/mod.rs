@@ -113,7 +113,10 @@ async fn push_device(
     user: &str,
     device: &str,
 ) -> Result<(), StoreError> {
-    let start = select::device_start(store, user, device, now_ms()).await?;
+    let connected = im.home.borrow().users.get(user).and_then(|conns| {
+        conns.iter().filter(|r| r.param.device_id == device).map(|r| r.connected_ms).min()
+    });
+    let start = select::device_start(store, user, device, connected.unwrap_or_else(now_ms)).await?;
     let Some(mut next) = select::next(store, user, device, start).await? else { return Ok(()) };
     let fresh = |r: &super::home::Registered| {
         r.param.device_id == device && r.last_notice.as_ref() != Some(&next.order)

@@ -44,7 +44,7 @@ pub async fn scan_all(
     }
 }
 
-/// The device's first connect (recorded now if it has none).
+/// The device's first connect (`now` recorded if it has none).
 pub async fn device_start(
     store: &StoreHandle,
     user: &str,
@@ -76,7 +76,7 @@ pub async fn next(
     let cursors: AHashMap<Vec<u8>, Bytes> =
         cursors.into_iter().map(|(k, v)| (keys::last(&k).to_vec(), v)).collect();
     let floor =
-        |conv: &[u8]| cursors.get(conv).map_or_else(|| keys::after_ms(start), |c| c.to_vec());
+        |conv: &[u8]| cursors.get(conv).map_or_else(|| keys::before_ms(start), |c| c.to_vec());
     let mut firsts = Vec::new();
     for (table, convs) in [(keys::USER_NOTICES, &direct), (keys::CONV_NOTICES, &member)] {
         for (key, _) in convs.iter() {
