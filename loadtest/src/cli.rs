@@ -28,6 +28,10 @@ pub enum Scenario {
     Floor(crate::floor::FloorArgs),
     /// No server: an HTTP receiver answering 200 to every request (for webhook / event-hook runs).
     Sink(crate::sink::SinkArgs),
+    /// IM dialect: `POST /im/sendMsg` to N users R times a second; latency, server CPU per push.
+    ImPush(crate::im::ImPushArgs),
+    /// IM dialect: requests routed through a mock gRPC backend this tool runs; round trips/s.
+    ImRtt(crate::im::ImRttArgs),
 }
 
 impl Scenario {
@@ -37,6 +41,8 @@ impl Scenario {
             Scenario::Fanout(a) => Some(&a.common),
             Scenario::Idle(a) => Some(&a.common),
             Scenario::Churn(a) => Some(&a.fanout.common),
+            Scenario::ImPush(a) => Some(&a.common),
+            Scenario::ImRtt(a) => Some(&a.common),
             Scenario::Floor(_) | Scenario::Sink(_) => None,
         }
     }

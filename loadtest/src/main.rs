@@ -3,6 +3,7 @@
 mod accounting;
 mod cli;
 mod floor;
+mod im;
 mod output;
 mod payload;
 mod plot;
@@ -50,6 +51,8 @@ fn main() -> std::process::ExitCode {
             Scenario::Fanout(a) => scenarios::fanout::run(a, None, nofile).await?,
             Scenario::Churn(a) => scenarios::fanout::run(&a.fanout, Some(a), nofile).await?,
             Scenario::Idle(a) => scenarios::idle::run(a, nofile).await?,
+            Scenario::ImPush(a) => return im::push(a).await,
+            Scenario::ImRtt(a) => return im::rtt(a).await,
             Scenario::Floor(_) | Scenario::Sink(_) => anyhow::bail!("not a server scenario"),
         };
         report.emit(common.json.as_deref())
