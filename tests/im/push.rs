@@ -73,6 +73,13 @@ fn f001_14_send_msg_pushes_to_the_matching_connections_and_lists_the_failed_user
         assert_eq!(&list.msg_data_list[0].content[..], b"hi");
     }
     assert_eq!(a_web.try_recv(300), None, "the platform filter left it out");
+    let counted =
+        json!({"userIds": ["a", "ghost"], "platforms": ["ios"], "data": data, "onlyFailed": true});
+    let (_, answer) = server.im_post("/im/sendMsg", &counted);
+    assert_eq!(answer["successCount"], 1, "{answer}");
+    assert_eq!(answer["failedConnParams"][0]["userId"], "ghost");
+    assert!(answer.get("successConnParams").is_none());
+    assert!(matches!(a_ios.recv(), Frame::Push { event: 0, .. }));
     let (_, all) = server.im_post("/im/sendMsg", &json!({"devices": ["d2"], "data": ""}));
     assert_eq!(all["successConnParams"].as_array().map(Vec::len), Some(1));
     assert!(matches!(a_web.recv(), Frame::Push { event: 0, .. }));

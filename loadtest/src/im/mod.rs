@@ -45,6 +45,12 @@ pub struct ImPushArgs {
     /// Longest wait for outstanding pushes after publishing ends (s).
     #[arg(long, default_value_t = 3)]
     pub drain_secs: u64,
+    /// Keep-alive HTTP connections publishing in turn (push i goes on connection i % P).
+    #[arg(long, default_value_t = 4)]
+    pub publishers: usize,
+    /// Ask for `successCount` rather than the list of every connection reached.
+    #[arg(long)]
+    pub only_failed: bool,
 }
 
 #[derive(Debug, Clone, Args, Serialize)]
@@ -165,38 +171,25 @@ pub async fn push(args: &ImPushArgs) -> anyhow::Result<()> {
         .map(|ws| tokio::spawn(client::receive_pushes(ws, stop_rx.clone())))
         .collect();
     let users: Vec<String> = (0..args.connections).map(|i| format!("bench-u{i}")).collect();
-    let users = serde_json::to_string(&users)?;
-    let mut sender = crate::publisher::http_connect(target).await?;
-    let mut request_us = new_histogram();
+    let users: std::sync::Arc<str> = serde_json::to_string(&users)?.into();
     let s0 = sample(common);
     let started = Instant::now();
     let period = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
-    let mut pushes = 0u64;
-    while started.elapsed() < Duration::from_secs(args.duration_secs) {
-        let due = started + period * pushes as u32;
-        tokio::time::sleep_until(due.into()).await;
-        let mut data = crate::im::client::now_ns().to_be_bytes().to_vec();
-        data.resize(args.payload_bytes.max(8), b'x');
-        let body = format!(
-            r#"{{"userIds":{users},"event":0,"data":"{}"}}"#,
-            base64::engine::general_purpose::STANDARD.encode(&data)
-        );
-        let request = hyper::Request::post("/im/sendMsg")
-            .header("host", target.to_string())
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {}", args.api_key))
-            .body(Full::new(Bytes::from(body)))?;
-        let sent = Instant::now();
-        sender.ready().await?;
-        let response = sender.send_request(request).await?;
-        let ok = response.status().is_success();
-        let _ = response.into_body().collect().await?;
-        crate::stats::record(&mut request_us, sent.elapsed().as_micros() as u64);
-        if ok {
-            pushes += 1;
-        } else {
-            anyhow::bail!("sendMsg answered an error");
-        }
+    let until = started + Duration::from_secs(args.duration_secs);
+    let publishers = args.publishers.max(1);
+    let mut workers = Vec::new();
+    for first in 0..publishers {
+        let sender = crate::publisher::http_connect(target).await?;
+        let (users, key, bytes) = (users.clone(), args.api_key.clone(), args.payload_bytes);
+        let only_failed = args.only_failed;
+        let plan = Plan { first, every: publishers, started, period, until, only_failed };
+        workers.push(tokio::spawn(publish(sender, plan, users, key, bytes, target)));
+    }
+    let (mut pushes, mut request_us) = (0u64, new_histogram());
+    for worker in workers {
+        let (done, hist) = worker.await??;
+        pushes += done;
+        let _ = request_us.add(&hist);
     }
     let window = started.elapsed().as_secs_f64();
     let expected = pushes * args.connections as u64;
@@ -227,6 +220,55 @@ pub async fn push(args: &ImPushArgs) -> anyhow::Result<()> {
         backend_calls: None,
     }
     .emit(common.json.as_deref())
+}
+
+/// Which pushes one publisher makes: `first`, `first + every`, ... until `until`.
+struct Plan {
+    first: usize,
+    every: usize,
+    started: Instant,
+    period: Duration,
+    until: Instant,
+    only_failed: bool,
+}
+
+/// Makes one publisher's pushes in turn on its connection; returns how many and their latency.
+async fn publish(
+    mut sender: crate::publisher::Sender,
+    plan: Plan,
+    users: std::sync::Arc<str>,
+    key: String,
+    payload_bytes: usize,
+    target: std::net::SocketAddr,
+) -> anyhow::Result<(u64, hdrhistogram::Histogram<u64>)> {
+    let (mut pushes, mut request_us) = (0u64, new_histogram());
+    for i in (plan.first..).step_by(plan.every) {
+        let due = plan.started + plan.period * i as u32;
+        if due >= plan.until {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        let mut data = client::now_ns().to_be_bytes().to_vec();
+        data.resize(payload_bytes.max(8), b'x');
+        let data = base64::engine::general_purpose::STANDARD.encode(&data);
+        let only = plan.only_failed;
+        let body =
+            format!(r#"{{"userIds":{users},"event":0,"data":"{data}","onlyFailed":{only}}}"#);
+        let request = hyper::Request::post("/im/sendMsg")
+            .header("host", target.to_string())
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Full::new(Bytes::from(body)))?;
+        let sent = Instant::now();
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let ok = response.status().is_success();
+        let _ = response.into_body().collect().await?;
+        crate::stats::record(&mut request_us, sent.elapsed().as_micros() as u64);
+        anyhow::ensure!(ok, "sendMsg answered an error");
+        pushes += 1;
+    }
+    Ok((pushes, request_us))
 }
 
 /// Waits up to `limit` (counted from `from`), then stops the clients and gathers what they saw.

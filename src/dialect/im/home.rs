@@ -6,10 +6,10 @@
 
 use super::{
     delay,
-    messages::{Action, Filter, Question, Reply, Tell},
+    messages::{Action, Filter, Format, Question, Reply, Tell},
     notice,
     pb::ConnParam,
-    Im,
+    push, Im,
 };
 use crate::engine::{addr::ConnAddr, bus::Notice, conn::Close, conn::ConnKey, shard::Shard};
 use ahash::AHashMap;
@@ -60,20 +60,24 @@ impl HomeState {
         }
     }
 
-    /// The registered connections matching `filter`.
-    pub fn matching(&self, filter: &Filter) -> Vec<(ConnAddr, ConnParam)> {
-        let mut found = Vec::new();
-        let mut add = |conns: &Vec<Registered>| {
-            for r in conns.iter().filter(|r| filter.admits(&r.param)) {
-                found.push((r.addr, r.param.clone()));
-            }
+    /// Calls `f` with each registered connection matching `filter`.
+    pub fn each_match(&self, filter: &Filter, mut f: impl FnMut(&Registered)) {
+        let mut visit = |conns: &Vec<Registered>| {
+            conns.iter().filter(|r| filter.admits(&r.param)).for_each(&mut f);
         };
         if filter.user_ids.is_empty() {
-            self.users.values().for_each(&mut add);
+            self.users.values().for_each(&mut visit);
         } else {
-            filter.user_ids.iter().filter_map(|u| self.users.get(u)).for_each(&mut add);
+            filter.user_ids.iter().filter_map(|u| self.users.get(u)).for_each(&mut visit);
         }
-        found
+    }
+
+    /// The listed users with no matching connection.
+    pub fn missing(&self, filter: &Filter) -> Vec<String> {
+        let none = |u: &&String| {
+            self.users.get(*u).is_none_or(|c| !c.iter().any(|r| filter.admits(&r.param)))
+        };
+        filter.user_ids.iter().filter(none).cloned().collect()
     }
 }
 
@@ -97,7 +101,11 @@ pub fn on_tell(im: &Rc<Im>, shard: &Rc<Shard>, tell: Tell) {
 /// Answers a question asked of this shard.
 pub async fn answer(im: &Rc<Im>, shard: &Rc<Shard>, question: Question) -> Reply {
     match question {
-        Question::Match { filter, action } => Reply::Matched(apply(im, shard, &filter, action)),
+        Question::Match { filter, action, format } => {
+            let (count, list) = apply(im, shard, &filter, action, format);
+            let missing = im.home.borrow().missing(&filter);
+            Reply::Matched { count, list, missing }
+        }
         Question::Ack { user, device, conv, notice_id } => {
             Reply::Done(notice::ack(im, shard, &user, &device, &conv, &notice_id).await)
         }
@@ -107,15 +115,24 @@ pub async fn answer(im: &Rc<Im>, shard: &Rc<Shard>, question: Question) -> Reply
     }
 }
 
-/// Finds the matching connections of users homed here and applies `action` to them.
-fn apply(im: &Im, shard: &Rc<Shard>, filter: &Filter, action: Action) -> Vec<ConnParam> {
-    let found = im.home.borrow().matching(filter);
+/// Finds the matching connections of users homed here, applies `action` to them and lists
+/// them in `format`.
+fn apply(
+    im: &Im,
+    shard: &Rc<Shard>,
+    filter: &Filter,
+    action: Action,
+    format: Format,
+) -> (usize, Vec<u8>) {
     let mut by_shard: Vec<Vec<ConnKey>> = vec![Vec::new(); shard.nr_shards()];
-    for (addr, _) in &found {
-        if let Some(keys) = by_shard.get_mut(usize::from(addr.shard)) {
-            keys.push(addr.key);
+    let (mut count, mut list) = (0, Vec::new());
+    im.home.borrow().each_match(filter, |r| {
+        if let Some(keys) = by_shard.get_mut(usize::from(r.addr.shard)) {
+            keys.push(r.addr.key);
         }
-    }
+        push::list(format, &r.param, count, &mut list);
+        count += 1;
+    });
     for (peer, keys) in by_shard.into_iter().enumerate().filter(|(_, k)| !k.is_empty()) {
         match &action {
             Action::Send(frame) => shard.tell(peer, Notice::Deliver { keys, frame: frame.clone() }),
@@ -125,7 +142,7 @@ fn apply(im: &Im, shard: &Rc<Shard>, filter: &Filter, action: Action) -> Vec<Con
             Action::List => {}
         }
     }
-    found.into_iter().map(|(_, param)| param).collect()
+    (count, list)
 }
 
 #[cfg(test)]
@@ -162,14 +179,20 @@ mod tests {
         home.register("a".into(), addr(0, 1), param("a", "ios", "d1"), 0);
         home.register("a".into(), addr(0, 2), param("a", "web", "d2"), 0);
         home.register("b".into(), addr(0, 3), param("b", "ios", "d3"), 0);
-        let all = home.matching(&Filter::default());
-        assert_eq!(all.len(), 3);
+        let count = |filter: &Filter| {
+            let mut n = 0;
+            home.each_match(filter, |_| n += 1);
+            n
+        };
+        assert_eq!(count(&Filter::default()), 3);
         let ios = Filter { platforms: vec!["ios".into()], ..Filter::default() };
-        assert_eq!(home.matching(&ios).len(), 2);
-        let a_ios = Filter { user_ids: vec!["a".into()], ..ios };
-        assert_eq!(home.matching(&a_ios).len(), 1);
+        assert_eq!(count(&ios), 2);
+        let a_ios = Filter { user_ids: vec!["a".into(), "c".into()], ..ios };
+        assert_eq!(count(&a_ios), 1);
+        assert_eq!(home.missing(&a_ios), vec!["c".to_string()]);
         let none =
             Filter { user_ids: vec!["a".into()], devices: vec!["d3".into()], ..Filter::default() };
-        assert!(home.matching(&none).is_empty());
+        assert_eq!(count(&none), 0);
+        assert_eq!(home.missing(&none), vec!["a".to_string()]);
     }
 }

@@ -34,6 +34,19 @@ pub enum Action {
     List,
 }
 
+/// How a home lists the connections it matched: encoded there, from its own table, so an
+/// answer naming 10,000 connections costs no copy of their parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Only count them.
+    Count,
+    /// `ConnParam`s as repeated field 2 (`SendMsgResp.successConnParams`,
+    /// `GetUserConnResp.connParams`).
+    Proto,
+    /// `ConnParam` JSON objects separated by commas.
+    Json,
+}
+
 /// A message that needs no answer.
 #[derive(Debug)]
 pub enum Tell {
@@ -52,7 +65,7 @@ pub enum Tell {
 #[derive(Debug, Clone)]
 pub enum Question {
     /// Homes: the connections of users homed here that match, and `action` applied to them.
-    Match { filter: Filter, action: Action },
+    Match { filter: Filter, action: Action, format: Format },
     /// User's home: a device acknowledged a notice; whether its cursor moved.
     Ack { user: String, device: String, conv: String, notice_id: String },
     /// Conversation's home: store a notice (upsert by conversation and id) and push it.
@@ -62,6 +75,12 @@ pub enum Question {
 /// The answer to a [`Question`].
 #[derive(Debug, Clone)]
 pub enum Reply {
-    Matched(Vec<ConnParam>),
+    /// How many connections matched, their list (as asked), and the listed users homed here
+    /// that have none.
+    Matched {
+        count: usize,
+        list: Vec<u8>,
+        missing: Vec<String>,
+    },
     Done(Result<bool, String>),
 }

@@ -7,11 +7,9 @@ use super::{authorized, target};
 use crate::{
     dialect::im::{
         messages::Filter,
+        messages::Format,
         notice,
-        pb::{
-            CommonResp, GetUserConnReq, GetUserConnResp, KickUserConnReq, KickUserConnResp,
-            SendMsgReq, SendMsgResp, SendNoticeDataReq, SendNoticeDataResp,
-        },
+        pb::{ConnParam, GetUserConnReq, KickUserConnReq, SendMsgReq, SendNoticeDataReq},
         push, Im,
     },
     engine::shard::Shard,
@@ -52,28 +50,28 @@ async fn answer(im: &Rc<Im>, shard: &Rc<Shard>, request: H2Request) -> GrpcRespo
     }
     let body = request.body.clone();
     let invalid = |what: &str| GrpcResponse::error(Code::INVALID_ARGUMENT, format!("bad {what}"));
-    let reply = match (request.path.as_str(), method(&request.path)) {
+    // Field 1, an empty `CommonResp` (code 0), opens every answer.
+    let mut reply = vec![0x0a, 0x00];
+    match (request.path.as_str(), method(&request.path)) {
         (_, Some("SendMsg")) => {
             let Ok(req) = SendMsgReq::decode(body) else { return invalid("SendMsgReq") };
-            let sent =
-                push::send_msg(im, shard, filter(req.get_user_conn_req), req.event, req.data).await;
-            let resp = SendMsgResp {
-                common_resp: Some(CommonResp::default()),
-                success_conn_params: sent.success,
-                failed_conn_params: sent.failed,
-            };
-            resp.encode_to_vec()
+            let filter = filter(req.get_user_conn_req);
+            let listed =
+                push::send_msg(im, shard, filter, req.event, req.data, Format::Proto).await;
+            reply.extend_from_slice(&listed.list);
+            for user_id in listed.missing {
+                let param = ConnParam { user_id, ..ConnParam::default() };
+                prost::encoding::message::encode(3, &param, &mut reply);
+            }
         }
         (_, Some("KickUserConn")) => {
             let Ok(req) = KickUserConnReq::decode(body) else { return invalid("KickUserConnReq") };
             push::kick(im, shard, filter(req.get_user_conn_req)).await;
-            KickUserConnResp { common_resp: Some(CommonResp::default()) }.encode_to_vec()
         }
         (_, Some(_)) => {
             let Ok(req) = GetUserConnReq::decode(body) else { return invalid("GetUserConnReq") };
-            let conn_params = push::get_user_conn(im, shard, filter(Some(req))).await;
-            GetUserConnResp { common_resp: Some(CommonResp::default()), conn_params }
-                .encode_to_vec()
+            let listed = push::get_user_conn(im, shard, filter(Some(req)), Format::Proto).await;
+            reply.extend_from_slice(&listed.list);
         }
         (SEND_NOTICE, None) => {
             let Ok(req) = SendNoticeDataReq::decode(body) else {
@@ -87,7 +85,6 @@ async fn answer(im: &Rc<Im>, shard: &Rc<Shard>, request: H2Request) -> GrpcRespo
             if let Err(e) = notice::add::send(im, shard, notice, user).await {
                 return GrpcResponse::error(Code::INVALID_ARGUMENT, e);
             }
-            SendNoticeDataResp { common_resp: Some(CommonResp::default()) }.encode_to_vec()
         }
         _ => {
             return GrpcResponse::error(

@@ -34,6 +34,9 @@ pub struct SendMsgJson {
     pub devices: Vec<String>,
     pub event: Option<serde_json::Value>,
     pub data: String,
+    /// Answer `successCount` instead of `successConnParams` (pushgate's own: a push to a big
+    /// conversation then costs no list of its connections).
+    pub only_failed: bool,
 }
 
 impl SendMsgJson {
@@ -121,39 +124,39 @@ pub struct MembersJson {
     pub remove: Vec<String>,
 }
 
-/// `ConnParam` as JSON.
+/// `ConnParam` as JSON, borrowed from the home's table.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConnParamJson {
-    pub user_id: String,
-    pub token: String,
-    pub device_id: String,
-    pub platform: String,
-    pub ips: String,
-    pub network_used: String,
-    pub headers: HashMap<String, String>,
-    pub pod_ip: String,
-    pub device_model: String,
-    pub os_version: String,
-    pub app_version: String,
-    pub language: String,
+pub struct ConnParamJson<'a> {
+    pub user_id: &'a str,
+    pub token: &'a str,
+    pub device_id: &'a str,
+    pub platform: &'a str,
+    pub ips: &'a str,
+    pub network_used: &'a str,
+    pub headers: &'a HashMap<String, String>,
+    pub pod_ip: &'a str,
+    pub device_model: &'a str,
+    pub os_version: &'a str,
+    pub app_version: &'a str,
+    pub language: &'a str,
 }
 
-impl From<ConnParam> for ConnParamJson {
-    fn from(p: ConnParam) -> ConnParamJson {
+impl<'a> From<&'a ConnParam> for ConnParamJson<'a> {
+    fn from(p: &'a ConnParam) -> ConnParamJson<'a> {
         ConnParamJson {
-            user_id: p.user_id,
-            token: p.token,
-            device_id: p.device_id,
-            platform: p.platform,
-            ips: p.ips,
-            network_used: p.network_used,
-            headers: p.headers,
-            pod_ip: p.pod_ip,
-            device_model: p.device_model,
-            os_version: p.os_version,
-            app_version: p.app_version,
-            language: p.language,
+            user_id: &p.user_id,
+            token: &p.token,
+            device_id: &p.device_id,
+            platform: &p.platform,
+            ips: &p.ips,
+            network_used: &p.network_used,
+            headers: &p.headers,
+            pod_ip: &p.pod_ip,
+            device_model: &p.device_model,
+            os_version: &p.os_version,
+            app_version: &p.app_version,
+            language: &p.language,
         }
     }
 }

@@ -3,8 +3,9 @@
 //! WebSocket path (`OPTIONS` answered with no body; a plain `GET` gets 426). The same
 //! operations over gRPC are in `grpc`.
 //!
-//! - `POST /im/sendMsg` `{userIds, platforms, devices, event, data}` -> `{successConnParams,
-//!   failedConnParams}`
+//! - `POST /im/sendMsg` `{userIds, platforms, devices, event, data, onlyFailed}` ->
+//!   `{successConnParams, failedConnParams}` (`{successCount, failedConnParams}` with
+//!   `onlyFailed`)
 //! - `POST /im/kickUserConn` `{userIds, platforms, devices}` -> `{kicked}`
 //! - `POST /im/getUserConn` `{userIds, platforms, devices}` -> `{connParams}`
 //! - `POST /im/sendNoticeData` `{noticeData, userId | isBroadcast}` -> `{}`
@@ -13,14 +14,14 @@
 pub mod grpc;
 pub mod json;
 
-use super::{admit::CORS, notice, push, Im};
+use super::{admit::CORS, messages::Format, notice, pb::ConnParam, push, Im};
 use crate::{
     engine::shard::Shard,
     rest::{self, read_body, ApiError, Reply},
 };
 use http::{header, Method, StatusCode};
 use hyper::{body::Incoming, Request};
-use json::{ConnParamJson, FilterJson, KickJson, MembersJson, SendMsgJson, SendNoticeJson};
+use json::{FilterJson, KickJson, MembersJson, SendMsgJson, SendNoticeJson};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::rc::Rc;
@@ -51,7 +52,7 @@ pub async fn call(im: &Rc<Im>, shard: &Rc<Shard>, request: Request<Incoming>) ->
         Err(e) => return e.reply(),
     };
     match serve(im, shard, &path, &body).await {
-        Ok(answer) => rest::json(StatusCode::OK, answer.to_string()),
+        Ok(answer) => rest::json(StatusCode::OK, answer),
         Err(e) => e.reply(),
     }
 }
@@ -61,46 +62,74 @@ async fn serve(
     shard: &Rc<Shard>,
     path: &str,
     body: &[u8],
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
+    let done = || json!({}).to_string().into_bytes();
     match path {
         "/im/sendMsg" => {
             let mut req: SendMsgJson = parse(body)?;
             let event = json::push_event(req.event.as_ref()).map_err(ApiError::bad_request)?;
             let data = json::base64(&req.data, "data").map_err(ApiError::bad_request)?;
-            let sent = push::send_msg(im, shard, req.filter(), event, data.into()).await;
-            let list = |v: Vec<_>| v.into_iter().map(ConnParamJson::from).collect::<Vec<_>>();
-            Ok(
-                json!({"successConnParams": list(sent.success), "failedConnParams": list(sent.failed)}),
-            )
+            let format = if req.only_failed { Format::Count } else { Format::Json };
+            let listed = push::send_msg(im, shard, req.filter(), event, data.into(), format).await;
+            let failed = failed(&listed);
+            if req.only_failed {
+                let mut out = format!("{{\"successCount\":{},", listed.count).into_bytes();
+                out.extend_from_slice(&answer(&[("failedConnParams", &failed)])[1..]);
+                return Ok(out);
+            }
+            Ok(answer(&[("successConnParams", &listed.list), ("failedConnParams", &failed)]))
         }
         "/im/kickUserConn" => {
             let req: KickJson = parse(body)?;
             let filter = req.get_user_conn_req.unwrap_or(req.filter).into();
-            Ok(json!({"kicked": push::kick(im, shard, filter).await.len()}))
+            Ok(json!({"kicked": push::kick(im, shard, filter).await}).to_string().into_bytes())
         }
         "/im/getUserConn" => {
             let req: FilterJson = parse(body)?;
-            let conns = push::get_user_conn(im, shard, req.into()).await;
-            Ok(
-                json!({"connParams": conns.into_iter().map(ConnParamJson::from).collect::<Vec<_>>()}),
-            )
+            let listed = push::get_user_conn(im, shard, req.into(), Format::Json).await;
+            Ok(answer(&[("connParams", &listed.list)]))
         }
         "/im/sendNoticeData" => {
             let req: SendNoticeJson = parse(body)?;
             let user = target(req.user_id, req.is_broadcast).map_err(ApiError::bad_request)?;
             let notice = req.notice_data.into_pb().map_err(ApiError::bad_request)?;
             notice::add::send(im, shard, notice, user).await.map_err(ApiError::bad_request)?;
-            Ok(json!({}))
+            Ok(done())
         }
         "/im/convMembers" => {
             let req: MembersJson = parse(body)?;
             notice::add::set_members(im, shard, &req.conv_id, &req.add, &req.remove)
                 .await
                 .map_err(ApiError::bad_request)?;
-            Ok(json!({}))
+            Ok(done())
         }
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, format!("Not found: {path}"))),
     }
+}
+
+/// `{"name":[items],...}` from lists already written as comma-separated JSON objects.
+fn answer(lists: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = b"{".to_vec();
+    for (i, (name, items)) in lists.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(format!("\"{name}\":[").as_bytes());
+        out.extend_from_slice(items);
+        out.push(b']');
+    }
+    out.push(b'}');
+    out
+}
+
+/// The failed users as `ConnParam` JSON objects (only `userId` set).
+fn failed(listed: &push::Listed) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, user_id) in listed.missing.iter().enumerate() {
+        let param = ConnParam { user_id: user_id.clone(), ..ConnParam::default() };
+        push::list(Format::Json, &param, i, &mut out);
+    }
+    out
 }
 
 /// A notice's recipient: one user, or (None) the conversation's members.
