@@ -2,8 +2,8 @@
 //! each shard's sending side, which knows which events anyone configured so that nothing is
 //! built or sent for events no hook wants.
 
-use crate::config::{hooks::EMQX_EVENTS, Config};
 use crate::mqtt;
+use crate::config::{hooks::EMQX_EVENTS, Config};
 use glommio::channels::channel_mesh::{MeshBuilder, Partial, Senders};
 use serde::Serialize;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -2,6 +2,7 @@
 //! the hook rings and routes them to their endpoints (each with its own queue, batching and
 //! retries), so no connection shard ever waits on an HTTP call.
 
+use crate::mqtt;
 use super::{
     board::{Board, EndpointReport},
     call::{Caller, ReplyMesh},
@@ -10,7 +11,6 @@ use super::{
     event::{EmqxKind, HookMesh, HookMsg, PusherEvent},
     retry::RetryPolicy,
 };
-use crate::mqtt;
 use crate::{
     config::{
         hooks::{HooksConfig, PayloadEncoding, WebhookConfig},
