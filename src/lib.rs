@@ -10,7 +10,7 @@
 //! - [`engine`]: shards, the connection slab and driver, bounded queues, the topic index by
 //!   namespace, encode-once fan-out, home shards, the ring mesh, the sweep; knows no protocol.
 //! - [`edge`]: the accept loop, the router (path -> dialect or REST routes), the HTTP server.
-//! - [`dialect`]: the protocols at the edge (Pusher), each behind the engine's `Dialect` seam.
+//! - [`dialect`]: the protocols at the edge (Pusher, IM), each behind the engine's `Dialect` seam.
 //! - [`rest`]: the REST vocabulary shared by the HTTP server and the dialects' routes.
 //! - [`ws`]: WebSocket handshake and frames over tungstenite; no runtime, no I/O.
 //! - [`hook`]: the hook shard: Pusher webhooks and EMQX-style event hooks, delivered over HTTP
