@@ -1,4 +1,4 @@
-//! Dialects (`pusher`, `im`): each protocol at the edge turns its frames into engine operations and publications
+//! Dialects: each protocol at the edge turns its frames into engine operations and publications
 //! into its frames, behind the engine's `Dialect` seam, with its own side tables, cross-shard
 //! messages, close codes and REST routes.
 
