@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`cluster`]: cluster mode: nodes linked through NATS (a thread of its own), interest-based.
 //! - [`config`]: one typed `Config`; embedded defaults, TOML file, environment; checked at start;
 //!   `config::hooks` for webhooks and event hooks.
 //! - [`runtime`]: resolve the address, build the ring mesh, start the shards and the hook shard,
@@ -24,6 +25,7 @@
 //!   fsync for all waiting writes); shards await it and never touch the disk.
 //! - `heap_profile` (feature `heap-profile` only): a counting allocator for memory work.
 
+pub mod cluster;
 pub mod config;
 pub mod crypto;
 pub mod dialect;

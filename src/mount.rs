@@ -52,6 +52,12 @@ pub trait Mounting: Send + Sync {
 
     /// Whether any mounted dialect makes upstream calls (then the hook shard runs).
     fn uses_calls(&self) -> bool;
+
+    /// Each namespace's name, the same on every node of a cluster (nodes may number
+    /// namespaces differently). Default: none (`ns<number>` is used).
+    fn ns_names(&self, _config: &Config) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The dialects the configuration asks for.
@@ -100,6 +106,15 @@ impl Mounting for Mounts {
 
     fn uses_calls(&self) -> bool {
         self.calls
+    }
+
+    fn ns_names(&self, config: &Config) -> Vec<String> {
+        let mut names: Vec<String> =
+            config.apps.iter().map(|app| format!("app:{}", app.id)).collect();
+        if config.im.enabled {
+            names.extend(["vacant:1".to_string(), "vacant:2".to_string(), "im".to_string()]);
+        }
+        names
     }
 }
 

@@ -3,6 +3,7 @@
 //! request with a bounded grace period.
 
 use crate::{
+    cluster::{self, link::Link, link::LinkSeed, FromCluster},
     config::Config,
     edge::accept::serve_listener,
     engine::{self, bus::Bus, bus::Mesh, calls::Calls, conn::sys, shard::Shard},
@@ -47,6 +48,8 @@ struct Setup {
     addr: SocketAddr,
     ready: Sender<Result<usize, String>>,
     shutdown: Shutdown,
+    /// This shard's link to the cluster thread and what it hears from it, in cluster mode.
+    cluster: Option<(LinkSeed, flume::Receiver<FromCluster>)>,
 }
 
 /// Starts the server's dialects on their shards (and the durable store first, when one needs
@@ -82,7 +85,18 @@ pub fn start_with(config: Config, mounts: Arc<dyn Mounting>) -> anyhow::Result<R
     let shutdown = Shutdown::default();
     let (ready_tx, ready_rx) = bounded::<Result<usize, String>>(nr + 1);
     let (exit_tx, exit_rx) = bounded::<usize>(nr);
-    for id in 0..nr {
+    let mut links: Vec<Option<(LinkSeed, flume::Receiver<FromCluster>)>> =
+        (0..nr).map(|_| None).collect();
+    if config.cluster.enabled() {
+        let names = mounts.ns_names(&config);
+        let started = cluster::node::start(&config.cluster, nr, names, shutdown.clone())
+            .map_err(|e| anyhow!(e))?;
+        tracing::info!("cluster mode: node {}", started.node);
+        for (slot, link) in links.iter_mut().zip(started.links.into_iter().zip(started.receivers)) {
+            *slot = Some(link);
+        }
+    }
+    for (id, cluster) in links.into_iter().enumerate() {
         let placement = if config.pin { Placement::Fixed(id) } else { Placement::Unbound };
         let setup = Setup {
             config: config.clone(),
@@ -93,6 +107,7 @@ pub fn start_with(config: Config, mounts: Arc<dyn Mounting>) -> anyhow::Result<R
             addr,
             ready: ready_tx.clone(),
             shutdown: shutdown.clone(),
+            cluster,
         };
         let exited = exit_tx.clone();
         LocalExecutorBuilder::new(placement)
@@ -135,7 +150,7 @@ pub fn start_with(config: Config, mounts: Arc<dyn Mounting>) -> anyhow::Result<R
 /// Runs a shard: listen, join the meshes, build its dialects, serve until shutdown, then close
 /// every client and wait (bounded) for them to go.
 async fn run_shard(setup: Setup) {
-    let Setup { config, mesh, hook_mesh, mounts, board, addr, ready, shutdown } = setup;
+    let Setup { config, mesh, hook_mesh, mounts, board, addr, ready, shutdown, cluster } = setup;
     let listener = match sys::listen(addr, config.listen_backlog) {
         Ok(listener) => listener,
         Err(e) => {
@@ -167,8 +182,16 @@ async fn run_shard(setup: Setup) {
     let reply_to = replies.as_ref().and_then(|r| r.consumer_id());
     let calls = Calls::new(config.max_calls_in_flight, reply_to);
     let mounted = mounts.for_shard(&config);
-    let shard = Shard::new(config, bus, hooks, calls, mounted.dialects, mounted.ns_tags);
+    let (link, from_cluster) = match cluster {
+        Some((seed, rx)) => (Some(Link::new(seed)), Some(rx)),
+        None => (None, None),
+    };
+    let digest_every = Duration::from_secs(config.cluster.digest_interval_secs);
+    let shard = Shard::new(config, bus, hooks, calls, link, mounted.dialects, mounted.ns_tags);
     engine::start(&shard, receivers);
+    if let Some(rx) = from_cluster {
+        engine::remote::listen(&shard, rx, digest_every);
+    }
     if let Some(replies) = replies {
         engine::calls::listen(&shard, replies);
     }

@@ -1,10 +1,12 @@
 //! One typed `Config`: embedded defaults, a TOML file, environment variables and the command line,
 //! merged in that order, then checked so that a bad value fails at start with the key's name.
 
+pub mod cluster;
 pub mod hooks;
 pub mod im;
 
 use crate::store::StoreConfig;
+use cluster::ClusterConfig;
 use hooks::{EventHookConfig, HooksConfig, WebhookConfig};
 use serde::{Deserialize, Serialize};
 use std::{fmt, path::Path};
@@ -88,6 +90,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The xxim-style IM dialect (`[im]`, `[[im.routes]]`).
     pub im: im::ImConfig,
+    /// Cluster mode (`[cluster]`): off by default.
+    pub cluster: ClusterConfig,
 }
 
 /// One Pusher application: credentials and its limits.
@@ -143,7 +147,11 @@ pub struct AppConfig {
     /// Milliseconds a user stays reported online after its last connection goes; a connection
     /// that signs in again within it is never reported offline. Default 1000.
     pub watchlist_offline_delay_ms: u64,
-    /// Pusher webhooks of this app (`[[apps.webhooks]]`).
+    /// Answer `pusher:unsubscribe` with `pusher_internal:unsubscription_succeeded`, as
+    /// webman-push-server does. Default false: Pusher sends nothing, and its clients expect
+    /// nothing.
+    pub unsubscription_replies: bool,
+    /// Webhooks of this app (`[[apps.webhooks]]`), in Pusher's or webman-push-server's format.
     pub webhooks: Vec<WebhookConfig>,
 }
 
@@ -175,6 +183,7 @@ impl Default for Config {
             apps: vec![AppConfig::default()],
             store: StoreConfig::default(),
             im: im::ImConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -202,6 +211,7 @@ impl Default for AppConfig {
             user_authentication_timeout_secs: 0,
             watchlist_events: true,
             watchlist_offline_delay_ms: 1000,
+            unsubscription_replies: false,
             webhooks: Vec::new(),
         }
     }
@@ -336,6 +346,7 @@ impl Config {
         hooks::check_event_hooks(&self.event_hooks)?;
         self.store.check("store")?;
         self.im.check("im")?;
+        self.cluster.check()?;
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one app is needed"));
         }

@@ -75,6 +75,9 @@ async fn metrics(shard: &Rc<Shard>) -> Reply {
             Answer::Dialect(_) => None,
         })
         .sum::<Stats>();
-    let body = stats.render(shard.nr_shards()) + &shard.hooks.board.render();
+    let mut body = stats.render(shard.nr_shards()) + &shard.hooks.board.render();
+    if let Some(link) = &shard.cluster {
+        body += &link.board().render(link.node());
+    }
     text(StatusCode::OK, body)
 }

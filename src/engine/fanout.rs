@@ -10,9 +10,21 @@ use super::{
 };
 use std::{rc::Rc, sync::Arc};
 
-/// Publishes on every shard: here first, then through the rings (waiting while one is full).
-/// Returns the deliveries made on this shard.
+/// Publishes on every shard of this node and, in cluster mode, to the other nodes that follow
+/// its topics. Returns the deliveries made on this shard.
 pub async fn publish(shard: &Rc<Shard>, publication: Publication) -> usize {
+    if let Some(link) = &shard.cluster {
+        for item in &publication.items {
+            link.publish(publication.ns, &item.topic, item.frame.clone());
+        }
+    }
+    publish_local(shard, publication).await
+}
+
+/// Publishes on every shard of this node only: here first, then through the rings (waiting
+/// while one is full). For what other nodes already get on their own (a publication that came
+/// from the cluster, or an event each node derives from replicated state).
+pub async fn publish_local(shard: &Rc<Shard>, publication: Publication) -> usize {
     let publication = Arc::new(publication);
     let delivered = deliver_local(shard, &publication);
     for peer in shard.bus.peers() {

@@ -17,6 +17,7 @@ pub mod calls;
 pub mod conn;
 pub mod fanout;
 pub mod home;
+pub mod remote;
 pub mod rings;
 pub mod seam;
 pub mod shard;

@@ -11,7 +11,8 @@ use super::{
     shard::Shard,
 };
 use crate::ws::{frame::Message, handshake::Upgrade};
-use std::{future::Future, net::SocketAddr, pin::Pin, rc::Rc};
+use bytes::Bytes;
+use std::{future::Future, net::SocketAddr, pin::Pin, rc::Rc, sync::Arc};
 
 /// A boxed future that stays on its shard.
 pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -110,4 +111,30 @@ pub trait Dialect {
 
     /// The id hooks and logs use for a connection of this dialect (a socket id, a sid).
     fn client_id(&self, shard: &Shard, key: ConnKey) -> String;
+
+    /// Cluster mode: a broadcast of this dialect from node `node` (every shard hears it).
+    fn on_cluster(&self, _shard: &Rc<Shard>, _node: &Arc<str>, _body: Bytes) {}
+
+    /// Cluster mode: a question of this dialect from node `node`; the answer's body.
+    fn answer_node(
+        &self,
+        _shard: &Rc<Shard>,
+        _node: &Arc<str>,
+        _body: Bytes,
+    ) -> LocalFuture<'static, Bytes> {
+        Box::pin(std::future::ready(Bytes::new()))
+    }
+
+    /// Cluster mode: nodes came or went (every shard hears it); `live` are the others alive.
+    fn on_nodes(
+        &self,
+        _shard: &Rc<Shard>,
+        _up: &[Arc<str>],
+        _gone: &[Arc<str>],
+        _live: &[Arc<str>],
+    ) {
+    }
+
+    /// Cluster mode: the link to the other nodes came up or went down (every shard hears it).
+    fn on_link(&self, _shard: &Rc<Shard>, _up: bool) {}
 }

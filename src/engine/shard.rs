@@ -10,7 +10,7 @@ use super::{
     seam::{Dialect, Gone, Policy},
     topics::TopicIndex,
 };
-use crate::{config::Config, hook::event::Hooks, metrics::Stats};
+use crate::{cluster::link::Link, config::Config, hook::event::Hooks, metrics::Stats};
 use slab::Slab;
 use std::{
     cell::{Cell, RefCell},
@@ -37,6 +37,8 @@ pub struct Shard {
     pub hooks: Hooks,
     /// Upstream calls waiting for their answers.
     pub calls: Calls,
+    /// The link to the other nodes, in cluster mode.
+    pub cluster: Option<Link>,
     pub state: RefCell<ShardState>,
     /// Read buffer shared by every connection of this shard: a connection reads into it and
     /// keeps only an incomplete frame's bytes, so idle connections hold no read buffer.
@@ -63,6 +65,7 @@ impl Shard {
         bus: Bus,
         hooks: Hooks,
         calls: Calls,
+        cluster: Option<Link>,
         dialects: Vec<Rc<dyn Dialect>>,
         ns_tags: Vec<DialectTag>,
     ) -> Rc<Shard> {
@@ -73,6 +76,7 @@ impl Shard {
             bus,
             hooks,
             calls,
+            cluster,
             state: RefCell::default(),
             scratch: RefCell::new(vec![0; SCRATCH]),
             dialects,
@@ -161,22 +165,56 @@ impl Shard {
         }
         let mut state = self.state.borrow_mut();
         let ShardState { conns, topics, .. } = &mut *state;
+        let names = match (&self.cluster, conns.get(key.index())) {
+            (Some(_), Some(conn)) => topics.names_of(conn),
+            _ => Vec::new(),
+        };
         topics.unsubscribe_all(conns, key);
         conns.remove(key.index());
+        if let Some(link) = &self.cluster {
+            for name in names.iter().filter(|n| topics.get(gone.ns, n).is_none()) {
+                link.interest(gone.ns, name, false);
+            }
+        }
     }
 
     /// Subscribes a connection to a topic of its namespace; false if it already was.
     pub fn subscribe(&self, key: ConnKey, topic: &str) -> bool {
+        self.subscribe_ready(key, topic).0
+    }
+
+    /// Subscribes like [`Shard::subscribe`]; in cluster mode, when this is the shard's first
+    /// subscriber of the topic, also returns what tells when publications from other nodes
+    /// will reach it (a dialect that promises delivery after its reply waits for it).
+    pub fn subscribe_ready(
+        &self,
+        key: ConnKey,
+        topic: &str,
+    ) -> (bool, Option<flume::Receiver<()>>) {
         let mut state = self.state.borrow_mut();
         let ShardState { conns, topics, .. } = &mut *state;
-        topics.subscribe(conns, key, topic)
+        let ns = conns.get(key.index()).map(|c| c.ns);
+        let new_topic = ns.is_some_and(|ns| topics.get(ns, topic).is_none());
+        let added = topics.subscribe(conns, key, topic);
+        let ready = match (added, new_topic, &self.cluster, ns) {
+            (true, true, Some(link), Some(ns)) => link.interest(ns, topic, true),
+            _ => None,
+        };
+        (added, ready)
     }
 
     /// Unsubscribes a connection; false if it was not subscribed.
     pub fn unsubscribe(&self, key: ConnKey, topic: &str) -> bool {
         let mut state = self.state.borrow_mut();
         let ShardState { conns, topics, .. } = &mut *state;
-        topics.unsubscribe(conns, key, topic)
+        let ns = conns.get(key.index()).map(|c| c.ns);
+        let removed = topics.unsubscribe(conns, key, topic);
+        if let (true, Some(link), Some(ns)) = (removed, &self.cluster, ns) {
+            if topics.get(ns, topic).is_none() {
+                link.interest(ns, topic, false);
+            }
+        }
+        removed
     }
 
     /// Whether a connection is subscribed to `topic`.

@@ -57,6 +57,11 @@ impl TopicIndex {
             .collect()
     }
 
+    /// Every topic with local subscribers: (namespace, name).
+    pub fn all(&self) -> Vec<(u16, Box<str>)> {
+        self.topics.iter().map(|(_, t)| (t.ns, t.name.clone())).collect()
+    }
+
     /// Names of the topics a connection is subscribed to.
     pub fn names_of(&self, conn: &ConnEntry) -> Vec<Box<str>> {
         conn.subscriptions

@@ -2,7 +2,9 @@
 //! POSTs in order and retries a failed batch per [`RetryPolicy`], and the endpoint's counters.
 //!
 //! It knows nothing of what the items mean: the caller supplies the body builder (encoding,
-//! signature headers). Callers never wait on it: `push` only enqueues or drops, so a slow or
+//! signature headers), called once per batch, or a request builder called for every attempt
+//! (for formats whose request changes on a retry: a fresh id and signature, retry counts in
+//! the body). Callers never wait on it: `push` only enqueues or drops, so a slow or
 //! dead endpoint costs at most `queue_max` items of memory and never stalls a shard.
 //! Order is strict: a failing batch blocks the ones behind it until it is delivered or given up.
 
@@ -24,6 +26,33 @@ use crate::upstream::http::{with_timeout, HttpClient};
 
 /// Builds one request from a batch: the body and extra headers (content type, signature, ...).
 pub type BodyBuilder<T> = Box<dyn Fn(&[T]) -> (Bytes, Vec<(String, String)>)>;
+
+/// Builds each attempt's request from a batch and the failures so far.
+pub type RequestBuilder<T> = Box<dyn Fn(&[T], Tries) -> Request>;
+
+/// One request to the endpoint.
+pub struct Request {
+    /// Path and query to POST to; `None`: the endpoint URL's own.
+    pub target: Option<String>,
+    pub body: Bytes,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Failed attempts of the batch being delivered, by kind: answered with a non-2xx status, or
+/// failed before an answer (webman-push-server's `failed_count` and `error_count`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tries {
+    pub failed: u32,
+    pub errors: u32,
+}
+
+/// How an endpoint makes its requests.
+enum Build<T> {
+    /// One body per batch, sent again as is on a retry.
+    Once(BodyBuilder<T>),
+    /// A request per attempt.
+    PerAttempt(RequestBuilder<T>),
+}
 
 /// Queueing and batching for one endpoint.
 #[derive(Clone, Debug)]
@@ -173,7 +202,7 @@ pub struct Endpoint<T> {
 struct Shared<T> {
     client: HttpClient,
     config: EndpointConfig,
-    build: BodyBuilder<T>,
+    build: Build<T>,
     queue: RefCell<VecDeque<T>>,
     /// The worker, when it waits for items.
     waker: Cell<Option<Waker>>,
@@ -190,6 +219,19 @@ const DROP_LOG_INTERVAL: Duration = Duration::from_secs(1);
 impl<T: 'static> Endpoint<T> {
     /// Starts the worker on the current glommio executor (panics outside one).
     pub fn new(client: HttpClient, config: EndpointConfig, build: BodyBuilder<T>) -> Endpoint<T> {
+        Endpoint::start(client, config, Build::Once(build))
+    }
+
+    /// Like [`Endpoint::new`], with a request built for every attempt.
+    pub fn per_attempt(
+        client: HttpClient,
+        config: EndpointConfig,
+        build: RequestBuilder<T>,
+    ) -> Endpoint<T> {
+        Endpoint::start(client, config, Build::PerAttempt(build))
+    }
+
+    fn start(client: HttpClient, config: EndpointConfig, build: Build<T>) -> Endpoint<T> {
         let shared = Rc::new(Shared {
             client,
             config,
@@ -233,7 +275,8 @@ impl<T: 'static> Endpoint<T> {
     }
 
     /// Stops accepting items and returns the worker's handle: it ends once everything queued
-    /// has been delivered or given up (retries included, so up to `max_elapsed` per batch).
+    /// has been delivered or given up (retries included, so up to `max_elapsed` per batch;
+    /// without a time limit, not while the endpoint stays down).
     pub fn close(self) -> JoinHandle<()> {
         self.shared.closing.set(true);
         self.shared.wake();
@@ -311,12 +354,30 @@ async fn run<T>(shared: Rc<Shared<T>>) {
 
 /// Sends one batch until a 2xx answer or the retry policy gives up.
 async fn deliver<T>(shared: &Shared<T>, batch: &[T]) {
-    let (body, headers) = (shared.build)(batch);
     let items = batch.len() as u64;
     let first = Instant::now();
-    let mut attempts = 0;
-    while let Some(kind) = attempt(shared, &body, &headers, items).await {
-        attempts += 1;
+    let mut tries = Tries::default();
+    let mut request = None;
+    loop {
+        let request = match &shared.build {
+            Build::Once(build) => request.get_or_insert_with(|| {
+                let (body, headers) = build(batch);
+                Request { target: None, body, headers }
+            }),
+            Build::PerAttempt(build) => request.insert(build(batch, tries)),
+        };
+        let kind = match attempt(shared, request, items).await {
+            Outcome::Delivered => return,
+            Outcome::Status => {
+                tries.failed += 1;
+                FailureKind::Other
+            }
+            Outcome::Error(kind) => {
+                tries.errors += 1;
+                kind
+            }
+        };
+        let attempts = tries.failed + tries.errors;
         let Some(wait) = shared.config.retry.next_wait(attempts, first.elapsed(), kind) else {
             shared.count(|s| s.failed += items);
             tracing::warn!(
@@ -330,15 +391,23 @@ async fn deliver<T>(shared: &Shared<T>, batch: &[T]) {
     }
 }
 
-/// One request: `None` when delivered, else the kind of failure.
-async fn attempt<T>(
-    shared: &Shared<T>,
-    body: &Bytes,
-    headers: &[(String, String)],
-    items: u64,
-) -> Option<FailureKind> {
+/// How one request ended.
+enum Outcome {
+    Delivered,
+    /// Answered with a non-2xx status.
+    Status,
+    /// Failed before an answer.
+    Error(FailureKind),
+}
+
+/// One request.
+async fn attempt<T>(shared: &Shared<T>, request: &Request, items: u64) -> Outcome {
     let started = Instant::now();
-    let result = shared.client.post(body.clone(), headers).await;
+    let (body, headers) = (request.body.clone(), &request.headers[..]);
+    let result = match &request.target {
+        Some(target) => shared.client.post_to(target, body, headers).await,
+        None => shared.client.post(body, headers).await,
+    };
     let endpoint = shared.client.uri();
     let mut stats = shared.stats.borrow_mut();
     stats.requests += 1;
@@ -346,19 +415,19 @@ async fn attempt<T>(
         Ok(status) if (200..300).contains(&status) => {
             stats.sent += items;
             stats.latency.record(started.elapsed());
-            None
+            Outcome::Delivered
         }
         Ok(status) => {
             stats.status_errors += 1;
             tracing::warn!(%endpoint, status, "hook delivery answered with an error status");
-            Some(FailureKind::Other)
+            Outcome::Status
         }
         Err(error) => {
             if error.is_socket() {
                 stats.socket_errors += 1;
             }
             tracing::warn!(%endpoint, %error, "hook delivery failed");
-            Some(error.kind())
+            Outcome::Error(error.kind())
         }
     }
 }

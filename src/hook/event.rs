@@ -1,9 +1,12 @@
-//! What the shards tell the hook shard: Pusher webhook events and EMQX-style event hooks, and
-//! each shard's sending side, which knows which events anyone configured so that nothing is
-//! built or sent for events no hook wants.
+//! What the shards tell the hook shard: webhook events (Pusher's, and webman-push-server's
+//! `server_event`) and EMQX-style event hooks, and each shard's sending side, which knows which
+//! events anyone configured so that nothing is built or sent for events no hook wants.
 
+use crate::config::{
+    hooks::{EMQX_EVENTS, PUSHER_EVENTS, WEBMAN_EVENTS},
+    Config,
+};
 use crate::mqtt;
-use crate::config::{hooks::EMQX_EVENTS, Config};
 use glommio::channels::channel_mesh::{MeshBuilder, Partial, Senders};
 use serde::Serialize;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,7 +25,9 @@ pub enum HookMsg {
     Call(Box<super::call::Call>),
 }
 
-/// A Pusher webhook event, serialized as Pusher sends it inside `events`.
+/// A webhook event, serialized as Pusher sends it inside `events`. For webman-format webhooks
+/// the hook shard rewrites it (`crate::hook::webman`). A `server_event` (webman only) carries
+/// the text of the frame sent in `data` and an empty `channel`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PusherEvent {
     pub name: &'static str,
@@ -37,6 +42,10 @@ pub struct PusherEvent {
     pub socket_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription_count: Option<u64>,
+    /// member_added: the member's `user_info` as JSON text (webman's payload has it; Pusher's
+    /// has not).
+    #[serde(skip)]
+    pub user_info: Option<String>,
 }
 
 impl PusherEvent {
@@ -50,6 +59,7 @@ impl PusherEvent {
             data: None,
             socket_id: None,
             subscription_count: None,
+            user_info: None,
         }
     }
 }
@@ -148,8 +158,11 @@ pub fn now_ms() -> u64 {
 /// A shard's sending side to the hook shard.
 pub struct Hooks {
     senders: Option<Senders<HookMsg>>,
-    /// Per app: the Pusher webhook events any webhook of the app wants.
+    /// Per app: the webhook events any webhook of the app wants.
     pusher: Vec<Vec<&'static str>>,
+    /// Whether any webhook wants `server_event`: the one test on the path of every frame a
+    /// Pusher connection is sent.
+    server_events: bool,
     /// Per EMQX kind: the topic filters of its rules (`None`: a rule without a filter).
     emqx: Vec<Vec<Option<String>>>,
     /// Events dropped because the ring to the hook shard was full.
@@ -171,28 +184,45 @@ impl Hooks {
             .map(|app| {
                 let mut names: Vec<&'static str> = Vec::new();
                 for hook in &app.webhooks {
-                    for name in crate::config::hooks::PUSHER_EVENTS {
-                        if hook.event_types.iter().any(|t| t == name) && !names.contains(&name) {
+                    for name in PUSHER_EVENTS.into_iter().chain(WEBMAN_EVENTS) {
+                        if hook.wants(name) && !names.contains(&name) {
                             names.push(name);
                         }
                     }
                 }
                 names
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let server_events = pusher.iter().any(|names| names.contains(&"server_event"));
         let mut emqx = vec![Vec::new(); KINDS.len()];
         for rule in &config.event_hooks {
             if let Some(kind) = EmqxKind::parse(&rule.event) {
                 emqx[kind as usize].push(rule.topic.clone());
             }
         }
-        Hooks { senders, pusher, emqx, dropped: Default::default(), board }
+        Hooks { senders, pusher, server_events, emqx, dropped: Default::default(), board }
     }
 
     /// Whether some webhook of `app` wants Pusher event `name`.
     pub fn wants_pusher(&self, app: u16, name: &str) -> bool {
         self.senders.is_some()
             && self.pusher.get(usize::from(app)).is_some_and(|n| n.contains(&name))
+    }
+
+    /// Whether some webhook of some app wants `server_event` (then [`Hooks::server_event`]).
+    pub fn any_server_event(&self) -> bool {
+        self.server_events && self.senders.is_some()
+    }
+
+    /// Reports a frame sent to a connection of `app` (its JSON text) as webman's
+    /// `server_event`, if a webhook of the app wants it. The hook shard keeps only
+    /// `pusher:*` and `pusher_internal:*` events.
+    pub fn server_event(&self, app: u16, frame: &[u8]) {
+        if self.any_server_event() && self.wants_pusher(app, "server_event") {
+            let mut event = PusherEvent::new("server_event", "");
+            event.data = Some(String::from_utf8_lossy(frame).into_owned());
+            self.send(HookMsg::Pusher { app, event });
+        }
     }
 
     /// Whether a rule wants `kind` (for `topic`, when the event has one).
@@ -253,6 +283,22 @@ mod tests {
         assert!(EmqxKind::MessagePublish.has_topic());
         assert!(!EmqxKind::SessionTerminated.has_topic());
         assert!(!EmqxKind::ClientConnected.has_topic());
+    }
+
+    #[test]
+    fn server_events_are_watched_for_only_when_a_webhook_lists_them() {
+        let hook = |extra: &str| -> crate::config::hooks::WebhookConfig {
+            toml::from_str(&format!("url = \"http://h\"\n{extra}")).expect("webhook")
+        };
+        let mut config = Config::default();
+        config.apps[0].webhooks = vec![hook(""), hook("format = \"webman\"")];
+        let hooks = Hooks::new(&config, None, Default::default());
+        assert!(!hooks.server_events, "not by default, in either format");
+        assert!(hooks.pusher[0].contains(&"client_event"));
+        config.apps[0].webhooks.push(hook("format = \"webman\"\nevent_types = [\"server_event\"]"));
+        let hooks = Hooks::new(&config, None, Default::default());
+        assert!(hooks.server_events && hooks.pusher[0].contains(&"server_event"));
+        assert!(!hooks.any_server_event(), "and never without a hook shard");
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub use crate::upstream::FailureKind;
 pub struct RetryPolicy {
     /// Default 300 s (Pusher's 5 minutes). No attempt starts later than this after the first;
     /// longer keeps events for an endpoint that comes back late, at the cost of a longer stall
-    /// of everything queued behind the failing batch.
+    /// of everything queued behind the failing batch. `Duration::MAX`: retry until delivered
+    /// (webman-push-server's way; the endpoint's queue limit then bounds what waits).
     pub max_elapsed: Duration,
     /// Default 0: unlimited within `max_elapsed`. Counts every attempt, the first included.
     pub max_attempts: u32,
@@ -129,6 +130,12 @@ mod tests {
         assert_eq!(p.next_wait(1, S(0), FailureKind::Socket), Some(S(10)));
         assert_eq!(p.next_wait(9, S(240), FailureKind::Other), Some(S(60)));
         assert_eq!(p.next_wait(9, S(241), FailureKind::Other), None);
+    }
+
+    #[test]
+    fn without_a_time_limit_retries_go_on() {
+        let p = RetryPolicy { max_elapsed: Duration::MAX, ..RetryPolicy::default() };
+        assert_eq!(p.next_wait(10_000, S(86_400 * 365), FailureKind::Socket), Some(S(60)));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! the hook rings and routes them to their endpoints (each with its own queue, batching and
 //! retries), so no connection shard ever waits on an HTTP call.
 
-use crate::mqtt;
 use super::{
     board::{Board, EndpointReport},
     call::{Caller, ReplyMesh},
@@ -10,10 +9,12 @@ use super::{
     endpoint::{Endpoint, EndpointConfig, EndpointStats},
     event::{EmqxKind, HookMesh, HookMsg, PusherEvent},
     retry::RetryPolicy,
+    webman,
 };
+use crate::mqtt;
 use crate::{
     config::{
-        hooks::{HooksConfig, PayloadEncoding, WebhookConfig},
+        hooks::{HooksConfig, PayloadEncoding, WebhookConfig, WebhookFormat},
         AppConfig, Config,
     },
     crypto::hmac_hex,
@@ -30,7 +31,22 @@ const DELIVERED_BATCH: usize = 100;
 
 struct Webhook {
     config: WebhookConfig,
-    endpoint: Endpoint<PusherEvent>,
+    target: Target,
+}
+
+/// A webhook's endpoint, by format.
+enum Target {
+    Pusher(Endpoint<PusherEvent>),
+    Webman(Endpoint<webman::Entry>),
+}
+
+impl Target {
+    fn stats(&self) -> EndpointStats {
+        match self {
+            Target::Pusher(endpoint) => endpoint.stats(),
+            Target::Webman(endpoint) => endpoint.stats(),
+        }
+    }
 }
 
 struct Rule {
@@ -48,6 +64,8 @@ type RuleTarget = (String, Vec<(String, String)>, HooksConfig);
 /// Every endpoint, by what it serves.
 struct Router {
     webhooks: Vec<Vec<Webhook>>,
+    /// Per app, its key (webman payloads carry it).
+    app_keys: Vec<String>,
     rules: Vec<Rule>,
     /// Each event-hook endpoint once (rules may share one).
     rule_endpoints: Vec<(RuleTarget, Rc<Endpoint<String>>)>,
@@ -121,12 +139,26 @@ impl Router {
         for app in &config.apps {
             let mut list = Vec::new();
             for hook in &app.webhooks {
-                let delivery = hook.delivery.over(&config.hooks);
-                let endpoint = endpoint(&hook.url, &delivery, pusher_body(app, hook))?;
-                list.push(Webhook { config: hook.clone(), endpoint });
+                let delivery = hook.delivery(&config.hooks);
+                let (client, endpoint_config) = endpoint_parts(&hook.url, &delivery)?;
+                let target = match hook.format {
+                    WebhookFormat::Pusher => Target::Pusher(Endpoint::new(
+                        client,
+                        endpoint_config,
+                        pusher_body(app, hook),
+                    )),
+                    WebhookFormat::Webman => {
+                        let secret = hook.secret.clone().unwrap_or_else(|| app.secret.clone());
+                        let extra = hook.headers.clone().into_iter().collect();
+                        let build = webman::requests(&hook.url, secret, extra);
+                        Target::Webman(Endpoint::per_attempt(client, endpoint_config, build))
+                    }
+                };
+                list.push(Webhook { config: hook.clone(), target });
             }
             webhooks.push(list);
         }
+        let app_keys = config.apps.iter().map(|a| a.key.clone()).collect();
         let mut rules = Vec::new();
         let mut rule_endpoints: Vec<(RuleTarget, Rc<Endpoint<String>>)> = Vec::new();
         for rule in &config.event_hooks {
@@ -155,20 +187,13 @@ impl Router {
                 endpoint,
             });
         }
-        Ok(Router { webhooks, rules, rule_endpoints, node: node_name(), caller })
+        Ok(Router { webhooks, app_keys, rules, rule_endpoints, node: node_name(), caller })
     }
 
     fn route(&self, msg: HookMsg) {
         match msg {
             HookMsg::Call(call) => self.caller.start(*call),
-            HookMsg::Pusher { app, event } => {
-                for hook in self.webhooks.get(usize::from(app)).into_iter().flatten() {
-                    let wanted = hook.config.event_types.iter().any(|t| t == event.name);
-                    if wanted && hook.config.filter.admits(&event.channel) {
-                        hook.endpoint.push(event.clone());
-                    }
-                }
-            }
+            HookMsg::Pusher { app, event } => self.route_webhook(app, &event),
             HookMsg::Emqx(event) => {
                 let Some(kind) = event.kind else { return };
                 let topic = event.topic.as_deref();
@@ -194,11 +219,39 @@ impl Router {
         }
     }
 
+    /// Queues a webhook event on every webhook of `app` that wants it; a webman entry is built
+    /// once, for the first webman-format webhook that wants the event.
+    fn route_webhook(&self, app: u16, event: &PusherEvent) {
+        let app = usize::from(app);
+        let mut entry = None;
+        for hook in self.webhooks.get(app).into_iter().flatten() {
+            if !hook.config.wants(event.name) {
+                continue;
+            }
+            match &hook.target {
+                Target::Pusher(endpoint) => {
+                    if hook.config.filter.admits(&event.channel) {
+                        endpoint.push(event.clone());
+                    }
+                }
+                Target::Webman(endpoint) => {
+                    let key = self.app_keys.get(app).map_or("", String::as_str);
+                    let built = entry.get_or_insert_with(|| webman::entry(key, event));
+                    if let Some((channel, entry)) = built {
+                        if hook.config.filter.admits(channel) {
+                            endpoint.push(entry.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn reports(&self) -> Vec<EndpointReport> {
         let webhooks = self.webhooks.iter().flatten().map(|w| EndpointReport {
             kind: "webhook",
             url: w.config.url.clone(),
-            stats: w.endpoint.stats(),
+            stats: w.target.stats(),
         });
         let rules = self.rule_endpoints.iter().map(|((url, ..), endpoint)| EndpointReport {
             kind: "event_hook",
@@ -209,7 +262,7 @@ impl Router {
     }
 
     fn stats(&self) -> EndpointStats {
-        let webhooks = self.webhooks.iter().flatten().map(|w| w.endpoint.stats());
+        let webhooks = self.webhooks.iter().flatten().map(|w| w.target.stats());
         webhooks.chain(self.rule_endpoints.iter().map(|(_, e)| e.stats())).sum()
     }
 }
@@ -219,6 +272,12 @@ fn endpoint<T: 'static>(
     d: &HooksConfig,
     build: super::endpoint::BodyBuilder<T>,
 ) -> Result<Endpoint<T>, String> {
+    let (client, config) = endpoint_parts(url, d)?;
+    Ok(Endpoint::new(client, config, build))
+}
+
+/// The HTTP client and delivery settings of an endpoint at `url`.
+fn endpoint_parts(url: &str, d: &HooksConfig) -> Result<(HttpClient, EndpointConfig), String> {
     let client_config = ClientConfig {
         connect_timeout: Duration::from_millis(d.connect_timeout_ms),
         request_timeout: Duration::from_millis(d.request_timeout_ms),
@@ -231,7 +290,10 @@ fn endpoint<T: 'static>(
         batch_max: d.batch_max,
         batch_window: Duration::from_millis(d.batch_window_ms),
         retry: RetryPolicy {
-            max_elapsed: Duration::from_secs(d.max_elapsed_secs),
+            max_elapsed: match d.max_elapsed_secs {
+                0 => Duration::MAX,
+                secs => Duration::from_secs(secs),
+            },
             max_attempts: d.max_attempts,
             initial_backoff: Duration::from_millis(d.initial_backoff_ms),
             max_backoff: Duration::from_millis(d.max_backoff_ms),
@@ -239,7 +301,7 @@ fn endpoint<T: 'static>(
             other_pause: Duration::from_millis(d.other_pause_ms),
         },
     };
-    Ok(Endpoint::new(client, config, build))
+    Ok((client, config))
 }
 
 /// Pusher's webhook request: `{"time_ms", "events": [...]}`, signed with the app secret in

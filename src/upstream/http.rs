@@ -215,7 +215,18 @@ impl HttpClient {
     /// response status once the whole response has been read. The body is drained and dropped.
     pub async fn post(&self, body: Bytes, headers: &[(String, String)]) -> Result<u16, SendError> {
         let path = self.target.uri.path_and_query().map_or("/", |p| p.as_str());
-        let request = self.build(http::Method::POST, path, headers, body)?;
+        self.post_to(path, body, headers).await
+    }
+
+    /// Like [`HttpClient::post`], to `path_and_query` (in place of the URL's own) on the
+    /// URL's host: for webhooks whose query changes with every request.
+    pub async fn post_to(
+        &self,
+        path_and_query: &str,
+        body: Bytes,
+        headers: &[(String, String)],
+    ) -> Result<u16, SendError> {
+        let request = self.build(http::Method::POST, path_and_query, headers, body)?;
         let exchange = async {
             let (sender, response) = self.exchange(request).await?;
             let status = response.status().as_u16();

@@ -1,6 +1,6 @@
 //! A recording HTTP receiver for hook tests: a thread on 127.0.0.1 port 0 that parses each
-//! request with httparse, records it, and answers with the next scripted status (200 once the
-//! script runs out). Every wait is bounded.
+//! request with httparse, records it, and answers with the next scripted status (once the
+//! script runs out: what its check says, or 200). Every wait is bounded.
 
 #![allow(dead_code)]
 
@@ -31,10 +31,14 @@ impl Received {
     }
 }
 
+/// Decides the status of a request the script does not.
+type Check = Arc<dyn Fn(&Received) -> u16 + Send + Sync>;
+
 #[derive(Default)]
 struct Shared {
     received: Vec<Received>,
     script: VecDeque<u16>,
+    check: Option<Check>,
 }
 
 /// The receiver; the thread lives as long as the test process.
@@ -51,10 +55,29 @@ impl Receiver {
         Receiver::on(listener)
     }
 
+    /// Starts on a free port, answering unscripted requests with `check`'s status.
+    pub fn checking(check: impl Fn(&Received) -> u16 + Send + Sync + 'static) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+        Receiver::checking_on(listener, check)
+    }
+
     /// Starts on a listener bound already (e.g. to a port chosen earlier).
     pub fn on(listener: TcpListener) -> Receiver {
+        Receiver::serve(listener, None)
+    }
+
+    /// [`Receiver::checking`] on a listener bound already.
+    pub fn checking_on(
+        listener: TcpListener,
+        check: impl Fn(&Received) -> u16 + Send + Sync + 'static,
+    ) -> Receiver {
+        Receiver::serve(listener, Some(Arc::new(check)))
+    }
+
+    fn serve(listener: TcpListener, check: Option<Check>) -> Receiver {
         let port = listener.local_addr().expect("addr").port();
-        let receiver = Receiver { port, shared: Arc::default() };
+        let shared = Shared { check, ..Shared::default() };
+        let receiver = Receiver { port, shared: Arc::new((Mutex::new(shared), Condvar::new())) };
         let shared = receiver.shared.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -119,7 +142,8 @@ fn serve(mut stream: TcpStream, shared: &(Mutex<Shared>, Condvar)) {
         let status = {
             let (lock, ready) = shared;
             let mut shared = lock.lock().expect("lock");
-            let status = shared.script.pop_front().unwrap_or(200);
+            let checked = shared.check.as_ref().map(|check| check(&request));
+            let status = shared.script.pop_front().or(checked).unwrap_or(200);
             shared.received.push(Received { status, ..request });
             ready.notify_all();
             status

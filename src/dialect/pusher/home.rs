@@ -50,7 +50,7 @@ pub async fn answer(pusher: &Rc<Pusher>, shard: &Rc<Shard>, question: Question) 
             let joined = pusher.home.borrow_mut().join(app, &channel, &user_id, member, info, max);
             match joined {
                 Ok((Joined::NewMember, snapshot)) => {
-                    member_webhook_added(pusher, shard, app, &channel, &user_id);
+                    member_webhook_added(pusher, shard, app, &channel, &user_id, info);
                     let data = serde_json::json!({"user_id": user_id, "user_info": info_value(user_info.as_deref())});
                     broadcast(
                         shard,
@@ -112,13 +112,23 @@ pub fn on_notice(pusher: &Rc<Pusher>, shard: &Rc<Shard>, tell: Tell) {
 
 /// A user's first connection joined: `member_added`, unless this only undoes a removal still
 /// inside its delay (then neither webhook is sent, as Pusher does).
-fn member_webhook_added(pusher: &Pusher, shard: &Shard, app: u16, channel: &str, user_id: &str) {
+fn member_webhook_added(
+    pusher: &Pusher,
+    shard: &Shard,
+    app: u16,
+    channel: &str,
+    user_id: &str,
+    user_info: Option<&str>,
+) {
     if pusher.home.borrow_mut().removal_cancel(app, channel, user_id) {
         return;
     }
-    let mut event = PusherEvent::new("member_added", channel);
-    event.user_id = Some(user_id.to_string());
-    shard.hooks.pusher(app, event);
+    if shard.hooks.wants_pusher(app, "member_added") {
+        let mut event = PusherEvent::new("member_added", channel);
+        event.user_id = Some(user_id.to_string());
+        event.user_info = user_info.map(str::to_string);
+        shard.hooks.pusher(app, event);
+    }
 }
 
 /// A user's last connection left: `member_removed` after the delay, if the user stays away.
@@ -269,9 +279,13 @@ fn spawn_broadcast(
         .detach();
 }
 
-/// Publishes a server event on a channel to its subscribers on every shard.
+/// Publishes a server event on a channel to its subscribers on every shard (reported once as
+/// webman's `server_event`, when a webhook wants that).
 pub async fn broadcast(shard: &Rc<Shard>, app: u16, channel: &str, event: &str, data: &str) {
     let text = outbound::channel_event(event, channel, data);
+    // webman reports each such frame to each receiver; one report per broadcast here, so a
+    // fan-out costs nothing per subscriber.
+    shard.hooks.server_event(app, &text);
     let frame = Bytes::from(frame::text(&text));
     let item = PubItem { topic: channel.into(), frame, exclude: None, report: false };
     fanout::publish(shard, Publication { ns: app, items: vec![item] }).await;

@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod messages;
 pub mod outbound;
 pub mod presence;
+pub mod replica;
 pub mod rest;
 pub mod session;
 pub mod socket_id;

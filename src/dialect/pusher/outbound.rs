@@ -53,6 +53,21 @@ pub fn subscription_succeeded(channel: &str) -> Vec<u8> {
     channel_event("pusher_internal:subscription_succeeded", channel, "{}")
 }
 
+/// `pusher_internal:unsubscription_succeeded`, webman-push-server's answer to an unsubscribe
+/// (not a Pusher message), with `data` an empty object as webman sends it.
+pub fn unsubscription_succeeded(channel: &str) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Reply<'a> {
+        event: &'static str,
+        channel: &'a str,
+        data: Empty,
+    }
+    #[derive(Serialize)]
+    struct Empty {}
+    let event = "pusher_internal:unsubscription_succeeded";
+    to_json(&Reply { event, channel, data: Empty {} })
+}
+
 /// A channel event: `{"event","channel","data"}` with `data` already a string.
 pub fn channel_event(event: &str, channel: &str, data: &str) -> Vec<u8> {
     to_json(&Envelope { event, channel: Some(channel), data })
@@ -157,6 +172,10 @@ mod tests {
             br#"{"event":"pusher:error","data":{"code":null,"message":"Invalid JSON"}}"#
         );
         assert_eq!(ping_pong("pusher:pong"), br#"{"event":"pusher:pong","data":{}}"#);
+        assert_eq!(
+            unsubscription_succeeded("news"),
+            br#"{"event":"pusher_internal:unsubscription_succeeded","channel":"news","data":{}}"#
+        );
         assert_eq!(
             subscription_succeeded("news"),
             br#"{"event":"pusher_internal:subscription_succeeded","channel":"news","data":"{}"}"#

@@ -246,6 +246,9 @@ impl Conn<'_> {
         if self.pusher.unsubscribe(self.shard, self.key, self.app, name) {
             self.hook(EmqxKind::SessionUnsubscribed, name);
         }
+        if self.pusher.app(self.app).unsubscription_replies {
+            reply(self.shard, self.key, &outbound::unsubscription_succeeded(name));
+        }
         let user = self.pusher.identities.borrow_mut().remove_presence(self.key, name);
         if let Some(user_id) = user {
             let (app, member) = (self.app, ConnAddr::new(self.shard.id(), self.key));
@@ -445,8 +448,15 @@ fn replay_cache(pusher: &Rc<Pusher>, shard: &Rc<Shard>, key: ConnKey, app: u16, 
     .detach();
 }
 
+/// Queues a server message on the connection; reported as webman's `server_event` when a
+/// webhook wants that (one flag test otherwise).
 fn reply(shard: &Shard, key: ConnKey, text: &[u8]) {
     shard.send(key, Frame::new(frame::text(text)));
+    if shard.hooks.any_server_event() {
+        if let Some(app) = shard.with_conn(key, |c| c.ns) {
+            shard.hooks.server_event(app, text);
+        }
+    }
 }
 
 fn error(shard: &Shard, key: ConnKey, message: &str) {

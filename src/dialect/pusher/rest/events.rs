@@ -40,6 +40,7 @@ pub async fn trigger(
     let config = pusher.app(app);
     let value = parse_json(body)?;
     let event = parse_event(&value, config, shard.config.max_channel_name_len, true)?;
+    cluster_check(shard)?;
     let events = publish(pusher, shard, app, vec![event]).await;
     let Some(info) = events[0].info.as_deref() else {
         return Ok(json(StatusCode::OK, "{}"));
@@ -79,6 +80,7 @@ pub async fn batch(
                 .map_err(|e| ApiError::new(e.status, format!("batch[{i}]: {}", e.message)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    cluster_check(shard)?;
     let events = publish(pusher, shard, app, events).await;
     if events.iter().all(|e| e.info.is_none()) {
         return Ok(json(StatusCode::OK, "{}"));
@@ -166,6 +168,15 @@ fn channel_list(
 
 /// Encodes each (event, channel) frame once and publishes them as one publication; cache
 /// channels also hand their event to their home shard. Returns the events.
+/// Refuses a publish while the cluster link is down, when the cluster is configured to.
+fn cluster_check(shard: &Shard) -> Result<(), ApiError> {
+    if shard.cluster.as_ref().is_some_and(|link| link.refuses_publishes()) {
+        let message = "Cluster link down: the publish would reach this node only; retry";
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message));
+    }
+    Ok(())
+}
+
 async fn publish(pusher: &Pusher, shard: &Rc<Shard>, app: u16, events: Vec<Event>) -> Vec<Event> {
     let mut items = Vec::new();
     for event in &events {
