@@ -8,10 +8,13 @@
 //! - [`runtime`]: resolve the address, build the ring mesh, start the shards and the hook shard,
 //!   shut down; [`shutdown`] is the stop signal it hands to each.
 //! - [`mount`]: the dialects this server runs, their tags and namespaces, and the router.
-//! - [`engine`]: shards, the connection slab and driver, bounded queues, the topic index by
-//!   namespace, encode-once fan-out, home shards, the ring mesh, the sweep; knows no protocol.
-//! - [`edge`]: the accept loop, the router (path -> dialect or REST routes), the HTTP server.
-//! - [`dialect`]: the protocols at the edge (Pusher, IM), each behind the engine's `Dialect` seam.
+//! - [`engine`]: shards, the connection slab and driver (over a plain or TLS transport), bounded
+//!   queues, the topic index by namespace, encode-once fan-out, home shards, the ring mesh, the
+//!   sweep; knows no protocol.
+//! - [`edge`]: the accept loop (plain or TLS), what a shard lets in (REST requests in progress,
+//!   the descriptor reserve), the router (path -> dialect or REST routes), the HTTP server.
+//! - [`dialect`]: the protocols at the edge (Pusher; the APISIX/API7-style push gateway; the
+//!   xxim-style IM gateway), each behind the engine's `Dialect` seam.
 //! - [`rest`]: the REST vocabulary shared by the HTTP server and the dialects' routes.
 //! - [`ws`]: WebSocket handshake and frames over tungstenite; no runtime, no I/O.
 //! - [`hook`]: the hook shard: Pusher webhooks and EMQX-style event hooks, delivered over HTTP

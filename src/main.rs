@@ -43,7 +43,15 @@ struct Cli {
     check_config: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors at start are one line on stderr (with their causes), whatever RUST_BACKTRACE says.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("pushgate: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if cli.print_default_config {
         print!("{}", Config::default_toml());
@@ -61,17 +69,30 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let (signal_tx, signal_rx) = crossbeam_channel::bounded(1);
+    // Installed before the shards start, so a signal during start is not lost.
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
     ])
     .context("cannot install signal handlers")?;
+    let running = runtime::start(config)?;
+    let edge = running.edge.clone();
     std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            let _ = signal_tx.send(());
+        for signal in signals.forever() {
+            if signal != signal_hook::consts::SIGHUP {
+                let _ = signal_tx.send(());
+                return;
+            }
+            match edge.reload_tls() {
+                Ok(true) => tracing::info!("SIGHUP: TLS certificate reloaded for new connections"),
+                Ok(false) => tracing::info!("SIGHUP: nothing to reload (no [tls])"),
+                Err(e) => tracing::error!(
+                    "SIGHUP: TLS certificate not reloaded, keeping the old one: {e}"
+                ),
+            }
         }
     });
-    let running = runtime::start(config)?;
     println!("pushgate listening on {} with {} shards", running.addr, running.shards);
     std::io::stdout().flush()?;
     let clean = running.wait(signal_rx);

@@ -5,6 +5,7 @@
 use crate::{
     config::Config,
     dialect::{
+        gateway::{self, GatewayDialect},
         im::ImDialect,
         pusher::{self, PusherDialect},
     },
@@ -23,7 +24,9 @@ use std::{net::SocketAddr, rc::Rc, sync::Arc};
 
 /// Tag of the Pusher dialect; its apps are namespaces `0..apps.len()`.
 pub const PUSHER: DialectTag = 0;
-/// Tag of the xxim-style IM dialect (tags 1 and 2 are the gateway's and Zato's).
+/// Tag of the APISIX/API7-style gateway dialect; one namespace.
+pub const GATEWAY: DialectTag = 1;
+/// Tag of the xxim-style IM dialect (tag 2 is Zato's); one namespace.
 pub const IM: DialectTag = 3;
 
 /// The namespace of a dialect that has one (every dialect but Pusher): they follow the Pusher
@@ -63,24 +66,41 @@ pub trait Mounting: Send + Sync {
 /// The dialects the configuration asks for.
 pub struct Mounts {
     pusher: Arc<pusher::Shared>,
+    gateway: Arc<gateway::Shared>,
+    /// The gateway is mounted with routes: its requests go upstream through the hook shard.
+    gateway_calls: bool,
     /// The durable store, when a dialect needs it.
     store: Option<StoreHandle>,
-    /// A dialect makes upstream calls.
-    calls: bool,
+    /// The IM dialect makes upstream calls (routes, connect hooks, an upstream token check).
+    im_calls: bool,
 }
 
 impl Mounts {
     pub fn new(config: &Config, store: Option<StoreHandle>) -> Mounts {
-        Mounts { pusher: pusher::Shared::new(config), store, calls: config.im.uses_calls() }
+        Mounts {
+            pusher: pusher::Shared::new(config),
+            gateway: gateway::Shared::new(config),
+            gateway_calls: config.gateway.enabled && !config.gateway.routes.is_empty(),
+            store,
+            im_calls: config.im.uses_calls(),
+        }
     }
 }
 
 impl Mounting for Mounts {
     fn for_shard(&self, config: &Arc<Config>) -> ShardMounts {
         let pusher = PusherDialect::new(PUSHER, config.clone(), self.pusher.clone());
+        let gateway_ns = namespace(config, GATEWAY);
+        let gateway =
+            GatewayDialect::new(GATEWAY, gateway_ns, config.clone(), self.gateway.clone());
         let mut router = Router::new(config);
-        let mut dialects: Vec<Rc<dyn Dialect>> = vec![Rc::new(pusher.clone())];
+        if config.gateway.enabled {
+            router.mount_ws(PathMatch::Exact(config.gateway.path.clone()), GATEWAY);
+        }
         let mut ns_tags = vec![PUSHER; config.apps.len()];
+        ns_tags.push(GATEWAY);
+        let mut dialects: Vec<Rc<dyn Dialect>> =
+            vec![Rc::new(pusher.clone()), Rc::new(gateway.clone())];
         if config.im.enabled {
             // `/` too, as xxim: no other dialect has it (Pusher's fallback keeps other paths).
             let root = config.im.path != "/";
@@ -90,7 +110,7 @@ impl Mounting for Mounts {
                 dialects.push(Rc::new(Vacant));
             }
             dialects.push(Rc::new(im.clone()));
-            ns_tags.extend(1..=IM);
+            ns_tags.extend(GATEWAY + 1..=IM);
             router.mount_ws(PathMatch::Exact(config.im.path.clone()), IM);
             if root {
                 router.mount_ws(PathMatch::Exact("/".into()), IM);
@@ -101,18 +121,22 @@ impl Mounting for Mounts {
         // A Pusher client that got the path wrong understands Pusher's 4005 better than a 404.
         router.fallback_ws(PUSHER);
         router.mount_rest(Rc::new(pusher) as Rc<dyn Routes>);
+        if config.gateway.enabled {
+            router.mount_rest(Rc::new(gateway) as Rc<dyn Routes>);
+        }
         ShardMounts { dialects, ns_tags, router }
     }
 
     fn uses_calls(&self) -> bool {
-        self.calls
+        self.gateway_calls || self.im_calls
     }
 
     fn ns_names(&self, config: &Config) -> Vec<String> {
         let mut names: Vec<String> =
             config.apps.iter().map(|app| format!("app:{}", app.id)).collect();
+        names.push("gateway".into());
         if config.im.enabled {
-            names.extend(["vacant:1".to_string(), "vacant:2".to_string(), "im".to_string()]);
+            names.extend(["vacant:2".to_string(), "im".to_string()]);
         }
         names
     }

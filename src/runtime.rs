@@ -5,7 +5,7 @@
 use crate::{
     cluster::{self, link::Link, link::LinkSeed, FromCluster},
     config::Config,
-    edge::accept::serve_listener,
+    edge::{accept::serve_listener, Edge},
     engine::{self, bus::Bus, bus::Mesh, calls::Calls, conn::sys, shard::Shard},
     hook::{self, board::Board, call::ReplyMesh, event::HookMesh, event::Hooks},
     mount::{self, Mounting, Mounts},
@@ -32,6 +32,8 @@ pub struct Running {
     exited: Receiver<usize>,
     grace: Duration,
     shutdown: Shutdown,
+    /// The edge every shard shares (TLS certificate, open-file budget).
+    pub edge: Arc<Edge>,
     /// The durable store, when a mounted dialect needs it; stopped after the shards.
     store: Option<Store>,
 }
@@ -50,6 +52,7 @@ struct Setup {
     shutdown: Shutdown,
     /// This shard's link to the cluster thread and what it hears from it, in cluster mode.
     cluster: Option<(LinkSeed, flume::Receiver<FromCluster>)>,
+    edge: Arc<Edge>,
 }
 
 /// Starts the server's dialects on their shards (and the durable store first, when one needs
@@ -82,6 +85,7 @@ pub fn start_with(config: Config, mounts: Arc<dyn Mounting>) -> anyhow::Result<R
         (HookMesh::partial(nr + 1, capacity), ReplyMesh::partial(nr + 1, capacity))
     });
     let board = Arc::new(Board::default());
+    let edge = Arc::new(Edge::new(&config).map_err(|e| anyhow!(e))?);
     let shutdown = Shutdown::default();
     let (ready_tx, ready_rx) = bounded::<Result<usize, String>>(nr + 1);
     let (exit_tx, exit_rx) = bounded::<usize>(nr);
@@ -108,6 +112,7 @@ pub fn start_with(config: Config, mounts: Arc<dyn Mounting>) -> anyhow::Result<R
             ready: ready_tx.clone(),
             shutdown: shutdown.clone(),
             cluster,
+            edge: edge.clone(),
         };
         let exited = exit_tx.clone();
         LocalExecutorBuilder::new(placement)
@@ -144,13 +149,14 @@ pub fn start_with(config: Config, mounts: Arc<dyn Mounting>) -> anyhow::Result<R
         }
     }
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    Ok(Running { addr, shards: nr, exited: exit_rx, grace, shutdown, store: None })
+    Ok(Running { addr, shards: nr, exited: exit_rx, grace, shutdown, edge, store: None })
 }
 
 /// Runs a shard: listen, join the meshes, build its dialects, serve until shutdown, then close
 /// every client and wait (bounded) for them to go.
 async fn run_shard(setup: Setup) {
-    let Setup { config, mesh, hook_mesh, mounts, board, addr, ready, shutdown, cluster } = setup;
+    let Setup { config, mesh, hook_mesh, mounts, board, addr, ready, shutdown, cluster, edge } =
+        setup;
     let listener = match sys::listen(addr, config.listen_backlog) {
         Ok(listener) => listener,
         Err(e) => {
@@ -196,7 +202,7 @@ async fn run_shard(setup: Setup) {
         engine::calls::listen(&shard, replies);
     }
     let router = Rc::new(mounted.router);
-    let accept = glommio::spawn_local(serve_listener(shard.clone(), router, listener));
+    let accept = glommio::spawn_local(serve_listener(shard.clone(), router, edge, listener));
     let _ = ready.send(Ok(shard.id()));
     shutdown.wait().await;
     shard.shutting_down.set(true);
@@ -205,14 +211,23 @@ async fn run_shard(setup: Setup) {
 }
 
 /// The address to listen on; port 0 is resolved once so every shard shares one port.
+///
+/// The shards bind with SO_REUSEPORT, which would let them join another process's group on
+/// the same port and split its clients with it. A probe bound without SO_REUSEPORT first
+/// fails if anyone holds the port, and the server refuses to start.
 fn resolve(config: &Config) -> anyhow::Result<SocketAddr> {
     let ip = config.host.parse().context("host")?;
     let addr = SocketAddr::new(ip, config.port);
-    if config.port != 0 {
-        return Ok(addr);
-    }
-    // Bound briefly and dropped before the shards bind: a free port, kept only by us for now.
-    let probe = StdListener::bind(addr).context("cannot find a free port")?;
+    let probe = StdListener::bind(addr).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "address already in use (another pushgate or another program holds this port)"
+                .to_string()
+        } else {
+            e.to_string()
+        };
+        anyhow!("cannot listen on {addr}: {why}")
+    })?;
+    // Dropped before the shards bind: for port 0, a free port kept only by us for now.
     Ok(probe.local_addr()?)
 }
 

@@ -25,8 +25,20 @@ fn slow_consumer_is_closed_with_4100_and_others_keep_receiving() {
     slow.subscribe("feed");
     let mut fast = server.client();
     fast.subscribe("feed");
+    // The publisher waits for the fast client to have each batch before sending the next, so
+    // the fast client's queue never holds more than a batch whatever the kernel's ACK timing
+    // (with 4 KiB send buffers a burst waits for the reader's delayed ACK), while the slow
+    // client's keeps growing.
+    let (progress, batches_read) = std::sync::mpsc::channel::<usize>();
     let reader = std::thread::spawn(move || {
-        (0..EVENTS).map(|_| fast.recv()["data"].as_str().map(str::to_string)).collect::<Vec<_>>()
+        let mut received = Vec::new();
+        for i in 0..EVENTS {
+            received.push(fast.recv()["data"].as_str().map(str::to_string));
+            if i % 10 == 9 {
+                let _ = progress.send(i / 10);
+            }
+        }
+        received
     });
     let payload = "x".repeat(1000);
     for batch in 0..EVENTS / 10 {
@@ -35,6 +47,8 @@ fn slow_consumer_is_closed_with_4100_and_others_keep_receiving() {
             .collect();
         let (status, body) = server.post("batch_events", &json!({ "batch": events }));
         assert_eq!(status, 200, "{body}");
+        let read = batches_read.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(read, Ok(batch), "the fast client did not get batch {batch}");
     }
     let received = reader.join().expect("fast reader");
     let expected: Vec<_> = (0..EVENTS).map(|i| Some(format!("{i}:{payload}"))).collect();

@@ -289,7 +289,8 @@ fn f003_23_the_queue_holds_4096_events_and_drops_newer_ones() {
     let url = format!("http://127.0.0.1:{port}{PATH}");
     // A ring to the hook shard large enough for the burst: only the endpoint's queue drops.
     let hook = webman_hook(&url, "event_types = [\"channel_occupied\"]");
-    let server = Server::start(&format!("ring_capacity = 8192\n{}", config("", &hook)), 1);
+    let limits = "ring_capacity = 8192\nmax_subscriptions_per_connection = 5000";
+    let server = Server::start(&format!("{limits}\n{}", config("", &hook)), 1);
     let mut client = server.client();
     let channels: Vec<String> = (0..4200).map(|i| format!("q{i}")).collect();
     subscribe_all(&mut client, &channels);

@@ -28,6 +28,11 @@ pub enum Scenario {
     Floor(crate::floor::FloorArgs),
     /// No server: an HTTP receiver answering 200 to every request (for webhook / event-hook runs).
     Sink(crate::sink::SinkArgs),
+    /// The gateway dialect: fanout with gateway subscribers (register + sub_add through this
+    /// tool's mock upstream) and publishes through POST /gateway/publish.
+    Gateway(crate::gateway::GatewayArgs),
+    /// The gateway dialect: upstream round trips per second through the hook shard.
+    GatewayCalls(crate::gateway::calls::CallsArgs),
     /// IM dialect: `POST /im/sendMsg` to N users R times a second; latency, server CPU per push.
     ImPush(crate::im::ImPushArgs),
     /// IM dialect: requests routed through a mock gRPC backend this tool runs; round trips/s.
@@ -41,6 +46,8 @@ impl Scenario {
             Scenario::Fanout(a) => Some(&a.common),
             Scenario::Idle(a) => Some(&a.common),
             Scenario::Churn(a) => Some(&a.fanout.common),
+            Scenario::Gateway(a) => Some(&a.fanout.common),
+            Scenario::GatewayCalls(a) => Some(&a.common),
             Scenario::ImPush(a) => Some(&a.common),
             Scenario::ImRtt(a) => Some(&a.common),
             Scenario::Floor(_) | Scenario::Sink(_) => None,

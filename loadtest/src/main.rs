@@ -3,6 +3,7 @@
 mod accounting;
 mod cli;
 mod floor;
+mod gateway;
 mod im;
 mod output;
 mod payload;
@@ -51,6 +52,10 @@ fn main() -> std::process::ExitCode {
             Scenario::Fanout(a) => scenarios::fanout::run(a, None, nofile).await?,
             Scenario::Churn(a) => scenarios::fanout::run(&a.fanout, Some(a), nofile).await?,
             Scenario::Idle(a) => scenarios::idle::run(a, nofile).await?,
+            Scenario::Gateway(a) => gateway::run(a, nofile).await?,
+            Scenario::GatewayCalls(a) => {
+                return gateway::calls::run(a, nofile).await?.emit(common.json.as_deref());
+            }
             Scenario::ImPush(a) => return im::push(a).await,
             Scenario::ImRtt(a) => return im::rtt(a).await,
             Scenario::Floor(_) | Scenario::Sink(_) => anyhow::bail!("not a server scenario"),

@@ -112,6 +112,18 @@ pub async fn connect_and_subscribe(
     index: usize,
     channel: &str,
 ) -> Result<Ws, ConnectError> {
+    let mut ws = open_ws(ctx, index).await?;
+    wait_for(&mut ws, "pusher:connection_established", None).await?;
+    let sub = serde_json::json!({"event": "pusher:subscribe", "data": {"channel": channel}});
+    ws.send(Message::text(sub.to_string()))
+        .await
+        .map_err(|e| ConnectError::Other(format!("send subscribe: {e}")))?;
+    wait_for(&mut ws, "pusher_internal:subscription_succeeded", Some(channel)).await?;
+    Ok(ws)
+}
+
+/// Open TCP (from the source address for `index`) and do the WebSocket handshake to `ctx.url`.
+pub async fn open_ws(ctx: &ClientCtx, index: usize) -> Result<Ws, ConnectError> {
     let sock = if ctx.target.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
         .map_err(|e| classify(e, "socket"))?;
     if let Some(src) = source_for(&ctx.target, index, ctx.conns_per_source) {
@@ -121,17 +133,10 @@ pub async fn connect_and_subscribe(
     let stream = sock.connect(ctx.target).await.map_err(|e| classify(e, "connect"))?;
     let _ = stream.set_nodelay(true);
     let cfg = WebSocketConfig::default().read_buffer_size(4096);
-    let (mut ws, _resp) =
+    let (ws, _resp) =
         tokio_tungstenite::client_async_with_config(ctx.url.as_str(), stream, Some(cfg))
             .await
             .map_err(|e| ConnectError::Other(format!("websocket handshake: {e}")))?;
-
-    wait_for(&mut ws, "pusher:connection_established", None).await?;
-    let sub = serde_json::json!({"event": "pusher:subscribe", "data": {"channel": channel}});
-    ws.send(Message::text(sub.to_string()))
-        .await
-        .map_err(|e| ConnectError::Other(format!("send subscribe: {e}")))?;
-    wait_for(&mut ws, "pusher_internal:subscription_succeeded", Some(channel)).await?;
     Ok(ws)
 }
 

@@ -262,7 +262,8 @@ fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(())
     } else {
-        Err(invalid(key, format!("{url:?} must start with http:// or https://")))
+        // The URL itself is not repeated: it may carry credentials.
+        Err(invalid(key, "must start with http:// or https://"))
     }
 }
 

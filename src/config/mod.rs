@@ -2,11 +2,13 @@
 //! merged in that order, then checked so that a bad value fails at start with the key's name.
 
 pub mod cluster;
+pub mod gateway;
 pub mod hooks;
 pub mod im;
 
 use crate::store::StoreConfig;
 use cluster::ClusterConfig;
+use gateway::GatewayConfig;
 use hooks::{EventHookConfig, HooksConfig, WebhookConfig};
 use serde::{Deserialize, Serialize};
 use std::{fmt, path::Path};
@@ -77,12 +79,51 @@ pub struct Config {
     /// Seconds an HTTP/2 connection may stay idle with no stream open before it is shut down.
     /// Default 300: publishers keep their connection; this reaps abandoned ones.
     pub grpc_idle_timeout_secs: u64,
+    // ---- What one client, one app or one mistake may make the server hold.
+    /// Seconds a client may take to finish a frame or a fragmented message once it has begun
+    /// one; then the connection is closed with 1008. Default 10: a message of
+    /// `max_message_bytes` (64 KiB) needs at least 6.5 KB/s; shorter frees a stalled client's
+    /// partial message (up to `max_message_bytes` each) sooner but cuts off slower links.
+    pub message_assembly_timeout_secs: u64,
+    /// Subscriptions one connection may hold; one more gets a `pusher:error` naming the limit.
+    /// Default 1000: far above what client apps use (a few dozen), low enough that one
+    /// connection cannot make hundreds of thousands of channels.
+    pub max_subscriptions_per_connection: usize,
+    /// Channels with subscribers one app may have, counted over all shards; a subscription
+    /// that would make one more gets a `pusher:error` naming the limit (existing channels stay
+    /// open to anyone). 0: no limit. Default 100000 (about 35 MB of channel state): raise it
+    /// for apps with a private channel per online user. When set, a subscription that opens a
+    /// channel on a shard asks the channel's home shard first (one ring round trip).
+    pub max_channels_per_app: usize,
+    /// Milliseconds a REST request's whole body may take to arrive after its head, however
+    /// steadily it trickles; then 408 and the connection closes. Default 10000: a full batch
+    /// (170 KB) at 17 KB/s; shorter frees a slow client's request sooner.
+    pub rest_body_timeout_ms: u64,
+    /// REST requests in progress at once on one shard (`/health` and `/metrics` not counted);
+    /// one more gets 503. Default 256: with the largest body (170 KB by default) about 43 MB of
+    /// bodies per shard at most.
+    pub max_concurrent_rest_requests: usize,
+    /// File descriptors kept free below the open-file limit (which pushgate raises to its hard
+    /// limit at start). A connection accepted into this reserve may use the REST API (so
+    /// `/health` and publishing answer at the limit); a WebSocket upgrade in it is refused with
+    /// 503. Default 64; 0 turns the reserve off.
+    pub fd_reserve: u64,
+    /// Token that `GET /metrics` requires as `Authorization: Bearer <token>` (what Prometheus
+    /// sends with `authorization: {credentials: ...}`); others get 401. Empty (default): open.
+    /// `PUSHGATE_METRICS_TOKEN` sets it from the environment.
+    pub metrics_token: String,
+    /// Native TLS on the client port (`[tls]`): every connection is TLS (wss and https).
+    /// Absent (default): plain ws and http.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     /// Delivery defaults of every webhook and event hook (`[hooks]`).
     pub hooks: HooksConfig,
     /// EMQX-style event hooks (`[[event_hooks]]`): an event, an optional MQTT topic filter, a URL.
     /// Two matching rules make two requests, as in EMQX. Rules with the same URL, headers and
     /// delivery settings share one queue, so that URL hears events in order.
     pub event_hooks: Vec<EventHookConfig>,
+    /// The APISIX/API7-style push gateway dialect (`[gateway]`, `[[gateway.routes]]`).
+    pub gateway: GatewayConfig,
     /// The applications this server hosts. Default: one app `app-id` / `app-key` / `app-secret`.
     pub apps: Vec<AppConfig>,
     /// The durable store (`[store]`): where durable state lives, started only when a durable
@@ -92,6 +133,18 @@ pub struct Config {
     pub im: im::ImConfig,
     /// Cluster mode (`[cluster]`): off by default.
     pub cluster: ClusterConfig,
+}
+
+/// `[tls]`: the server certificate. Both files are read at start and again on SIGHUP (new
+/// connections get the new certificate; open ones keep theirs; a file that fails to load keeps
+/// the old one and is logged).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file: the certificate, then any intermediates.
+    pub cert_file: String,
+    /// PEM file: its private key (PKCS#8; PKCS#1 RSA and SEC1 EC keys are read too).
+    pub key_file: String,
 }
 
 /// One Pusher application: credentials and its limits.
@@ -178,8 +231,17 @@ impl Default for Config {
             grpc_max_message_bytes: 1024 * 1024,
             grpc_max_concurrent_streams: 100,
             grpc_idle_timeout_secs: 300,
+            message_assembly_timeout_secs: 10,
+            max_subscriptions_per_connection: 1000,
+            max_channels_per_app: 100_000,
+            rest_body_timeout_ms: 10_000,
+            max_concurrent_rest_requests: 256,
+            fd_reserve: 64,
+            metrics_token: String::new(),
+            tls: None,
             hooks: HooksConfig::default(),
             event_hooks: Vec::new(),
+            gateway: GatewayConfig::default(),
             apps: vec![AppConfig::default()],
             store: StoreConfig::default(),
             im: im::ImConfig::default(),
@@ -283,6 +345,9 @@ impl Config {
         num!("PUSHGATE_OUTBOUND_QUEUE_BYTES", outbound_queue_bytes);
         num!("PUSHGATE_SOCKET_SEND_BUFFER", socket_send_buffer);
         num!("PUSHGATE_RING_DEPTH", ring_depth);
+        if let Some(v) = get("PUSHGATE_METRICS_TOKEN") {
+            self.metrics_token = v;
+        }
         if let Some(v) = get("PUSHGATE_PIN") {
             self.pin = parse("PUSHGATE_PIN", &v)?;
         }
@@ -324,6 +389,10 @@ impl Config {
             ("grpc_max_message_bytes", self.grpc_max_message_bytes),
             ("grpc_max_concurrent_streams", self.grpc_max_concurrent_streams as usize),
             ("grpc_idle_timeout_secs", self.grpc_idle_timeout_secs as usize),
+            ("message_assembly_timeout_secs", self.message_assembly_timeout_secs as usize),
+            ("max_subscriptions_per_connection", self.max_subscriptions_per_connection),
+            ("rest_body_timeout_ms", self.rest_body_timeout_ms as usize),
+            ("max_concurrent_rest_requests", self.max_concurrent_rest_requests),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -339,6 +408,7 @@ impl Config {
                 return Err(invalid(key, "at most 1073741824 (1 GiB)"));
             }
         }
+        self.check_hardening()?;
         if self.io_memory < 64 * 1024 {
             return Err(invalid("io_memory", "at least 65536 (glommio's minimum)"));
         }
@@ -347,6 +417,7 @@ impl Config {
         self.store.check("store")?;
         self.im.check("im")?;
         self.cluster.check()?;
+        gateway::check(&self.gateway)?;
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one app is needed"));
         }
@@ -364,6 +435,23 @@ impl Config {
                         format!("apps[{i}].key"),
                         format!("same key as apps[{j}]"),
                     ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys of what one client, one app or one mistake may make the server hold.
+    fn check_hardening(&self) -> Result<(), ConfigError> {
+        let token = &self.metrics_token;
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid("metrics_token", "printable ASCII without spaces only"));
+        }
+        if let Some(tls) = &self.tls {
+            for (key, file) in [("tls.cert_file", &tls.cert_file), ("tls.key_file", &tls.key_file)]
+            {
+                if file.is_empty() {
+                    return Err(invalid(key, "a PEM file is needed"));
                 }
             }
         }
@@ -513,6 +601,24 @@ payload_encoding = "base64"
         let text = "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\n[[apps.webhooks]]\nurl = \"ftp://x\"\n";
         let c = Config::from_toml(text).expect("parses");
         assert!(c.check().expect_err("bad url").to_string().contains("apps[0].webhooks[0].url"));
+    }
+
+    #[test]
+    fn hardening_keys_parse_and_are_checked() {
+        let c = Config::from_toml(
+            "max_channels_per_app = 0\nfd_reserve = 16\nmetrics_token = \"t0k\"\n\
+             [tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n",
+        )
+        .expect("parses");
+        c.check().expect("valid");
+        assert_eq!(c.tls.as_ref().map(|t| t.key_file.as_str()), Some("k.pem"));
+        let c = Config { metrics_token: "has space".into(), ..Config::default() };
+        assert!(c.check().expect_err("token").to_string().contains("metrics_token"));
+        let c = Config::from_toml("[tls]\ncert_file = \"c.pem\"\n").expect("parses");
+        assert!(c.check().expect_err("no key").to_string().contains("tls.key_file"));
+        let c = Config { max_concurrent_rest_requests: 0, ..Config::default() };
+        assert!(c.check().expect_err("zero").to_string().contains("max_concurrent_rest_requests"));
+        assert!(!Config::default_toml().contains("[tls]"), "TLS is off by default");
     }
 
     #[test]

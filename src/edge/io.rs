@@ -1,8 +1,9 @@
-//! hyper's I/O traits over a glommio stream, replaying the request bytes already read while the
-//! shard decided the connection was not a WebSocket upgrade.
+//! hyper's I/O traits over an edge stream, replaying the request bytes already read while the
+//! shard decided the connection was not a WebSocket upgrade, and telling the connection's
+//! [`Clock`] when a request head starts arriving.
 
+use super::stream::Stream;
 use futures_lite::{AsyncRead, AsyncWrite};
-use glommio::net::TcpStream;
 use std::{
     cell::Cell,
     io,
@@ -12,18 +13,55 @@ use std::{
     time::Instant,
 };
 
-/// A glommio stream with a prefix of bytes to replay first. Every read or write that moves
-/// bytes stamps `activity`, which the idle watchdog of `http::serve` reads.
+/// Where a keep-alive REST connection is, for its watchdog (`http::serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Between requests: silence is limited by `http_idle_timeout_secs`.
+    Idle,
+    /// A request head started arriving at this time: it has the first head's deadline.
+    Head(Instant),
+    /// A request is being served: its body has its own deadline (`rest_body_timeout_ms`).
+    Busy,
+}
+
+/// The phase of a connection and when bytes last moved.
+#[derive(Debug)]
+pub struct Clock {
+    pub phase: Cell<Phase>,
+    pub last_io: Cell<Instant>,
+}
+
+impl Clock {
+    /// A connection whose first head has arrived (it was read before hyper got it).
+    pub fn new() -> Rc<Clock> {
+        let now = Instant::now();
+        Rc::new(Clock { phase: Cell::new(Phase::Head(now)), last_io: Cell::new(now) })
+    }
+
+    fn read(&self) {
+        let now = Instant::now();
+        self.last_io.set(now);
+        if self.phase.get() == Phase::Idle {
+            self.phase.set(Phase::Head(now));
+        }
+    }
+}
+
+/// An edge stream with a prefix of bytes to replay first.
 pub struct HyperIo {
-    stream: TcpStream,
+    stream: Stream,
     prefix: Vec<u8>,
     at: usize,
-    activity: Rc<Cell<Instant>>,
+    clock: Rc<Clock>,
 }
 
 impl HyperIo {
-    pub fn new(stream: TcpStream, prefix: Vec<u8>, activity: Rc<Cell<Instant>>) -> HyperIo {
-        HyperIo { stream, prefix, at: 0, activity }
+    pub fn new(stream: Stream, prefix: Vec<u8>, clock: Rc<Clock>) -> HyperIo {
+        HyperIo { stream, prefix, at: 0, clock }
+    }
+
+    pub fn into_stream(self) -> Stream {
+        self.stream
     }
 }
 
@@ -49,7 +87,9 @@ impl hyper::rt::Read for HyperIo {
         match Pin::new(&mut this.stream).poll_read(cx, &mut chunk[..want]) {
             Poll::Ready(Ok(n)) => {
                 buf.put_slice(&chunk[..n]);
-                this.activity.set(Instant::now());
+                if n > 0 {
+                    this.clock.read();
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -66,8 +106,10 @@ impl hyper::rt::Write for HyperIo {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.stream).poll_write(cx, buf);
-        if let Poll::Ready(Ok(_)) = written {
-            this.activity.set(Instant::now());
+        if let Poll::Ready(Ok(n)) = written {
+            if n > 0 {
+                this.clock.last_io.set(Instant::now());
+            }
         }
         written
     }

@@ -73,6 +73,11 @@ impl Router {
         self.rest.iter().find(|r| r.serves(path))
     }
 
+    /// Every route table, in mount order.
+    pub fn rest_tables(&self) -> &[Rc<dyn Routes>] {
+        &self.rest
+    }
+
     /// The route table serving h2c requests to `path`.
     pub fn h2_for(&self, path: &str) -> Option<&Rc<dyn Routes>> {
         self.rest.iter().find(|r| r.serves_h2(path))

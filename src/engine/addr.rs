@@ -64,6 +64,12 @@ impl Scramble {
         x ^ self.key
     }
 
+    /// The same scramble under a key tweaked by `tweak` (a shard), so equal inputs on two
+    /// shards scramble to unrelated outputs.
+    pub fn tweaked(self, tweak: u16) -> Scramble {
+        Scramble { key: self.key ^ u64::from(tweak).wrapping_mul(0x9e37_79b9_7f4a_7c15) }
+    }
+
     /// A 32-bit check value of `x` under this key (to tell real ids from made-up ones).
     pub fn check(self, x: u64) -> u32 {
         (self.forward(x.rotate_left(17) ^ 0x5bd1_e995) >> 32) as u32
@@ -104,6 +110,9 @@ mod tests {
         }
         assert_ne!(s.forward(1), s.forward(2));
         assert_ne!(Scramble::new(1).forward(5), Scramble::new(2).forward(5));
+        let t = s.tweaked(3);
+        assert_eq!(t.backward(t.forward(77)), 77);
+        assert_ne!(t.forward(77), s.tweaked(4).forward(77));
     }
 
     #[test]

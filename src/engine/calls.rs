@@ -2,8 +2,7 @@
 //! bounded (past the bound a call is refused at once with [`CallError::Busy`]), whose slots
 //! are reused and stamped with a generation so a late answer never reaches a newer call. The
 //! answers come back on this shard's ring of the reply mesh; an answer for a connection that
-//! has closed (or closed and been replaced in its slot) is dropped. Calls made on no
-//! connection's behalf (`call_detached`: a dialect's delivery task) keep every answer.
+//! has closed (or closed and been replaced in its slot) is dropped.
 
 use super::{conn::ConnKey, shard::Shard};
 use crate::hook::call::{Call, CallError, CallId, CallReply, Request, Response};
@@ -92,17 +91,15 @@ impl Shard {
     /// answer without blocking the shard. Fails with [`CallError::Gone`] if the connection
     /// closed meanwhile.
     pub async fn call(self: &Rc<Self>, key: ConnKey, request: Request) -> Answer {
-        let answer = self.call_detached(request).await;
+        let answer = self.call_unbound(request).await;
         if !self.is_open(key) {
             return Err(CallError::Gone);
         }
         answer
     }
 
-    /// Makes an upstream call tied to no connection (a delivery a background task makes on its
-    /// own behalf): the same bound, ring and timeouts as [`Shard::call`], and the answer is
-    /// kept whatever happens to connections meanwhile.
-    pub async fn call_detached(self: &Rc<Self>, request: Request) -> Answer {
+    /// Makes an upstream call for no connection (a notice that a connection has gone).
+    pub async fn call_unbound(self: &Rc<Self>, request: Request) -> Answer {
         let Some(reply_to) = self.calls.reply_to else {
             return Err(CallError::Unavailable);
         };

@@ -39,6 +39,14 @@ pub fn start(shard: &Rc<Shard>, receivers: Receivers<bus::ShardMsg>) {
     shard.start_dialects();
 }
 
+/// Lets the shard's other tasks and sockets run before carrying on: long work (a listing of
+/// every channel) calls it between slices. glommio's own yield runs the same task queue again
+/// without looking at sockets until its 100 ms preemption timer fires; waiting on a short timer
+/// makes the executor go through the reactor (sockets, rings) first.
+pub async fn breathe() {
+    glommio::timer::sleep(Duration::from_micros(50)).await;
+}
+
 /// Closes every connection with its dialect's shutdown close and waits until they are gone or
 /// the grace period ends.
 pub async fn drain(shard: &Shard) {

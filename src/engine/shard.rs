@@ -217,6 +217,13 @@ impl Shard {
         removed
     }
 
+    /// Unsubscribes a connection from those of `topics` it holds, in one pass; returns how many.
+    pub fn unsubscribe_many(&self, key: ConnKey, topics: &[&str]) -> usize {
+        let mut state = self.state.borrow_mut();
+        let ShardState { conns, topics: index, .. } = &mut *state;
+        index.unsubscribe_many(conns, key, topics)
+    }
+
     /// Whether a connection is subscribed to `topic`.
     pub fn is_subscribed(&self, key: ConnKey, topic: &str) -> bool {
         let state = self.state.borrow();

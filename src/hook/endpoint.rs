@@ -304,7 +304,7 @@ impl<T> Shared<T> {
             return;
         }
         tracing::warn!(
-            endpoint = %self.client.uri(),
+            endpoint = self.client.shown(),
             dropped = drops,
             queue_max = self.config.queue_max,
             "hook endpoint queue full; items dropped"
@@ -381,7 +381,9 @@ async fn deliver<T>(shared: &Shared<T>, batch: &[T]) {
         let Some(wait) = shared.config.retry.next_wait(attempts, first.elapsed(), kind) else {
             shared.count(|s| s.failed += items);
             tracing::warn!(
-                endpoint = %shared.client.uri(), items, attempts,
+                endpoint = shared.client.shown(),
+                items,
+                attempts,
                 "hook delivery given up"
             );
             return;
@@ -408,7 +410,7 @@ async fn attempt<T>(shared: &Shared<T>, request: &Request, items: u64) -> Outcom
         Some(target) => shared.client.post_to(target, body, headers).await,
         None => shared.client.post(body, headers).await,
     };
-    let endpoint = shared.client.uri();
+    let endpoint = shared.client.shown();
     let mut stats = shared.stats.borrow_mut();
     stats.requests += 1;
     match result {

@@ -250,12 +250,12 @@ impl Router {
     fn reports(&self) -> Vec<EndpointReport> {
         let webhooks = self.webhooks.iter().flatten().map(|w| EndpointReport {
             kind: "webhook",
-            url: w.config.url.clone(),
+            url: crate::upstream::url::redact(&w.config.url),
             stats: w.target.stats(),
         });
         let rules = self.rule_endpoints.iter().map(|((url, ..), endpoint)| EndpointReport {
             kind: "event_hook",
-            url: url.clone(),
+            url: crate::upstream::url::redact(url),
             stats: endpoint.stats(),
         });
         webhooks.chain(rules).collect()
@@ -283,8 +283,8 @@ fn endpoint_parts(url: &str, d: &HooksConfig) -> Result<(HttpClient, EndpointCon
         request_timeout: Duration::from_millis(d.request_timeout_ms),
         ..ClientConfig::default()
     };
-    let client =
-        HttpClient::new(url, client_config).map_err(|e| format!("hook endpoint {url}: {e}"))?;
+    let client = HttpClient::new(url, client_config)
+        .map_err(|e| format!("hook endpoint {}: {e}", crate::upstream::url::redact(url)))?;
     let config = EndpointConfig {
         queue_max: d.queue_max,
         batch_max: d.batch_max,

@@ -1,15 +1,19 @@
 //! The REST vocabulary shared by the edge's HTTP server and the dialects that mount routes on
-//! it: the reply type, JSON and text answers, errors as `{"error": ..., "code": ...}`, and the
-//! [`Routes`] trait a dialect implements to serve paths of its own.
+//! it: the reply type, JSON and text answers, errors as `{"error": ..., "code": ...}`, reading
+//! a request body within its limits, and the [`Routes`] trait a dialect implements to serve
+//! paths of its own.
 
 use crate::{
     engine::{seam::LocalFuture, shard::Shard},
     upstream::grpc::server::{H2Reply, H2Request},
 };
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{body::Incoming, header, Request, Response, StatusCode};
-use std::rc::Rc;
+use http_body_util::{BodyExt, Full};
+use hyper::{
+    body::{Body, Incoming},
+    header, Request, Response, StatusCode,
+};
+use std::{rc::Rc, time::Duration};
 
 pub type Reply = Response<Full<Bytes>>;
 
@@ -31,6 +35,11 @@ pub trait Routes {
     fn call_h2(&self, _shard: Rc<Shard>, request: H2Request) -> LocalFuture<'static, H2Reply> {
         Box::pin(std::future::ready(h2_not_found(&request)))
     }
+
+    /// Prometheus text this table's dialect appends to `/metrics` (gathered when scraped).
+    fn metrics(&self, _shard: Rc<Shard>) -> LocalFuture<'static, String> {
+        Box::pin(std::future::ready(String::new()))
+    }
 }
 
 /// The answer to an h2c request no route serves: UNIMPLEMENTED for gRPC, else 404.
@@ -45,16 +54,45 @@ pub fn h2_not_found(request: &H2Request) -> H2Reply {
     H2Reply::Http(answer)
 }
 
-/// Reads a request body of at most `limit` bytes (413 past it).
-pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Body larger than {limit} bytes"),
-        )),
-        Err(e) => Err(ApiError::bad_request(format!("Cannot read body: {e}"))),
+/// Reads a request body of at most `limit` bytes within `rest_body_timeout_ms`.
+///
+/// A declared length over the limit is refused before the body is touched, so a client that
+/// sent `Expect: 100-continue` gets the 413 rather than an invitation to send it. Each chunk is
+/// copied out as it comes: a chunk holds on to hyper's read buffer, and a body dribbled a byte
+/// per segment would otherwise hold a buffer per byte. The errors that leave part of the body
+/// unread (413, 408, 400) end the connection and say so.
+pub async fn read_body(shard: &Shard, body: Incoming, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large(limit));
     }
+    let within = Duration::from_millis(shard.config.rest_body_timeout_ms);
+    match glommio::timer::timeout(within, async { Ok(collect(body, limit).await) }).await {
+        Ok(read) => read,
+        Err(_) => Err(ApiError::closing(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("Body not received within {} ms", within.as_millis()),
+        )),
+    }
+}
+
+async fn collect(mut body: Incoming, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::closing(StatusCode::BAD_REQUEST, format!("Cannot read body: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                return Err(too_large(limit));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::closing(StatusCode::PAYLOAD_TOO_LARGE, format!("Body larger than {limit} bytes"))
 }
 
 /// An error the REST API answers with, carrying its HTTP status.
@@ -62,11 +100,19 @@ pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> 
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// The connection ends after this answer (part of the request was left unread), and the
+    /// answer says so with `Connection: close`.
+    pub close: bool,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), close: false }
+    }
+
+    /// An error after which the connection ends.
+    pub fn closing(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { close: true, ..ApiError::new(status, message) }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -75,7 +121,13 @@ impl ApiError {
 
     pub fn reply(&self) -> Reply {
         let body = serde_json::json!({ "error": self.message, "code": self.status.as_u16() });
-        json(self.status, body.to_string())
+        let mut reply = json(self.status, body.to_string());
+        if self.close {
+            reply
+                .headers_mut()
+                .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        reply
     }
 }
 

@@ -148,10 +148,14 @@ pub struct Response {
 /// Where requests go: parsed once from the URL.
 struct Target {
     uri: http::Uri,
+    /// The URL without its credentials, for logs and metrics.
+    shown: String,
     host: String,
     port: u16,
     /// `host[:port]` as sent in the Host header.
     authority: String,
+    /// `Basic ...` from the URL's userinfo, sent as `Authorization`.
+    basic: Option<String>,
     tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
 }
 
@@ -181,7 +185,9 @@ impl HttpClient {
         };
         let host = uri.host().ok_or(SetupError::NoHost)?.trim_matches(['[', ']']).to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+        let full = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let authority = super::url::host_port(full).to_string();
+        let basic = super::url::basic_auth(full);
         let tls = if https {
             let name = rustls::pki_types::ServerName::try_from(host.clone())
                 .map_err(|e| SetupError::ServerName(e.to_string()))?;
@@ -193,7 +199,8 @@ impl HttpClient {
         } else {
             None
         };
-        let target = Target { uri, host, port, authority, tls };
+        let shown = super::url::redact(url);
+        let target = Target { uri, shown, host, port, authority, basic, tls };
         Ok(HttpClient {
             target: Rc::new(target),
             config: Rc::new(config),
@@ -201,9 +208,9 @@ impl HttpClient {
         })
     }
 
-    /// The endpoint's URL.
-    pub fn uri(&self) -> &http::Uri {
-        &self.target.uri
+    /// The endpoint's URL without credentials (userinfo, query values), for logs and metrics.
+    pub fn shown(&self) -> &str {
+        &self.target.shown
     }
 
     /// Idle keep-alive connections currently pooled.
@@ -278,6 +285,9 @@ impl HttpClient {
             .method(method)
             .uri(path)
             .header(http::header::HOST, &self.target.authority);
+        if let Some(basic) = &self.target.basic {
+            builder = builder.header(http::header::AUTHORIZATION, basic);
+        }
         for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }

@@ -9,6 +9,7 @@
 //!   pooled client with the original's resend rule and error codes 5021-5024.
 //! - [`grpc`]: unary gRPC over h2c: the client (`call`), the server for the client port
 //!   (`is_h2_preface`, `serve_h2c`), the 5-byte message framing, and `pushserverpb` messages.
+//! - [`url`]: URLs shown without their credentials, and userinfo as Basic credentials.
 //! - [`rt`]: hyper on glommio: the I/O adapter, the local executor, capped body reads,
 //!   timeouts, name resolution.
 
@@ -16,6 +17,7 @@ pub mod grpc;
 pub mod http;
 pub mod rt;
 pub mod tcp_json;
+pub mod url;
 
 /// What kind of failure ended an attempt; retry policies choose the pause before the next one
 /// from it (Zato's and the hooks' longer pause after socket-level failures).

@@ -27,6 +27,8 @@ pub enum FrameError {
     BadControl,
     #[error("text message is not UTF-8")]
     NotUtf8,
+    #[error("close frame with a code no endpoint may send, or a 1-byte payload")]
+    BadCloseCode,
 }
 
 /// One complete thing a client said.
@@ -93,7 +95,7 @@ pub fn decode<'a>(
             match control {
                 Control::Ping => Some(Message::Ping(payload)),
                 Control::Pong => Some(Message::Pong),
-                Control::Close => Some(Message::Close(close_code(payload))),
+                Control::Close => Some(Message::Close(close_code(payload)?)),
                 Control::Reserved(_) => return Err(FrameError::BadControl),
             }
         }
@@ -156,8 +158,21 @@ impl Reassembly {
     }
 }
 
-fn close_code(payload: &[u8]) -> Option<u16> {
-    (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]))
+/// The code of a client's close frame (None: no payload). RFC 6455 section 7.4: a 1-byte
+/// payload, a code under 1000, one of the codes no endpoint may send (1004-1006, 1015) or an
+/// unassigned one (1016-2999, 5000 up) is a protocol error; the reason must be UTF-8.
+fn close_code(payload: &[u8]) -> Result<Option<u16>, FrameError> {
+    let (code, reason) = match payload {
+        [] => return Ok(None),
+        [_] => return Err(FrameError::BadCloseCode),
+        [high, low, reason @ ..] => (u16::from_be_bytes([*high, *low]), reason),
+    };
+    let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+    if !valid {
+        return Err(FrameError::BadCloseCode);
+    }
+    std::str::from_utf8(reason).map_err(|_| FrameError::NotUtf8)?;
+    Ok(Some(code))
 }
 
 fn unmask(payload: &mut [u8], mask: [u8; 4]) {
@@ -306,6 +321,26 @@ mod tests {
         let mut close_frame = client_frame(0x88, &[0x03, 0xE8]);
         let got = decode(&mut close_frame, &mut r, 1024).expect("ok").expect("frame").1;
         assert_eq!(got, Some(Message::Close(Some(1000))));
+        let mut empty = client_frame(0x88, &[]);
+        let got = decode(&mut empty, &mut r, 1024).expect("ok").expect("frame").1;
+        assert_eq!(got, Some(Message::Close(None)));
+    }
+
+    #[test]
+    fn invalid_close_frames_are_protocol_errors() {
+        let mut r = Reassembly::default();
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, u16::MAX] {
+            let mut frame = client_frame(0x88, &code.to_be_bytes());
+            assert_eq!(decode(&mut frame, &mut r, 1024), Err(FrameError::BadCloseCode), "{code}");
+        }
+        let mut one_byte = client_frame(0x88, &[3]);
+        assert_eq!(decode(&mut one_byte, &mut r, 1024), Err(FrameError::BadCloseCode));
+        let mut bad_reason = client_frame(0x88, &[0x03, 0xE8, 0xff]);
+        assert_eq!(decode(&mut bad_reason, &mut r, 1024), Err(FrameError::NotUtf8));
+        for code in [1000u16, 1001, 1003, 1007, 1011, 1014, 3000, 4999] {
+            let mut frame = client_frame(0x88, &code.to_be_bytes());
+            assert!(decode(&mut frame, &mut r, 1024).is_ok(), "{code}");
+        }
     }
 
     #[test]

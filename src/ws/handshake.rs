@@ -4,16 +4,22 @@
 
 use tungstenite::handshake::derive_accept_key;
 
-/// Longest request head we read before deciding. Larger heads are refused.
+/// Longest request head we read before deciding. Larger heads are refused. The REST server
+/// applies the same limit to every later request on a keep-alive connection.
 pub const MAX_HEAD: usize = 8 * 1024;
+/// Most headers in a request head (hyper's default, which the REST server keeps for later
+/// requests): upgrades through proxies carry several dozen.
+pub const MAX_HEADERS: usize = 100;
 
 /// What the first request on a connection asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Opening {
     /// A valid WebSocket upgrade; `response` is the 101 answer to write.
     Upgrade(Upgrade),
-    /// A WebSocket upgrade that is malformed (bad version, no key): answer 400 over HTTP.
+    /// A WebSocket upgrade that is malformed (not a GET, no key): answer 400 over HTTP.
     BadUpgrade(&'static str),
+    /// A WebSocket upgrade for a version we do not speak: 400 naming ours (RFC 6455 4.4).
+    BadVersion,
     /// A plain HTTP request: hand the bytes to the REST server.
     Http,
 }
@@ -58,19 +64,33 @@ pub enum HeadError {
     Malformed,
     #[error("request head larger than {MAX_HEAD} bytes")]
     TooLarge,
+    #[error("too many headers (more than {MAX_HEADERS})")]
+    TooManyHeaders,
+}
+
+impl HeadError {
+    /// The HTTP status refusing such a head.
+    pub fn status(&self) -> &'static str {
+        match self {
+            HeadError::Malformed => "400 Bad Request",
+            HeadError::TooLarge | HeadError::TooManyHeaders => {
+                "431 Request Header Fields Too Large"
+            }
+        }
+    }
 }
 
 /// Reads the request head at the start of `buf`: `Ok(None)` means more bytes are needed.
 /// On success also returns the head's length.
 pub fn read_opening(buf: &[u8]) -> Result<Option<(Opening, usize)>, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
         Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => return Err(HeadError::TooLarge),
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
         Err(_) => return Err(HeadError::Malformed),
     };
     let header = |name: &str| {
@@ -86,8 +106,8 @@ pub fn read_opening(buf: &[u8]) -> Result<Option<(Opening, usize)>, HeadError> {
     if req.method != Some("GET") {
         return Ok(Some((Opening::BadUpgrade("WebSocket upgrade must be a GET"), len)));
     }
-    if header("sec-websocket-version") != Some("13") {
-        return Ok(Some((Opening::BadUpgrade("Sec-WebSocket-Version must be 13"), len)));
+    if header("sec-websocket-version").map(str::trim) != Some("13") {
+        return Ok(Some((Opening::BadVersion, len)));
     }
     let Some(key) = header("sec-websocket-key") else {
         return Ok(Some((Opening::BadUpgrade("missing Sec-WebSocket-Key"), len)));
@@ -115,12 +135,32 @@ fn has_token(value: &str, token: &str) -> bool {
 
 /// A minimal HTTP error answer for requests refused before hyper sees them.
 pub fn http_error(status: &str, message: &str) -> Vec<u8> {
-    format!(
+    http_error_with(status, message, &[])
+}
+
+/// [`http_error`] with extra header lines (`Name: value`).
+pub fn http_error_with(status: &str, message: &str, extra: &[&str]) -> Vec<u8> {
+    let mut head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{message}",
+         Connection: close\r\n",
         message.len()
+    );
+    for line in extra {
+        head.push_str(line);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    head.push_str(message);
+    head.into_bytes()
+}
+
+/// The answer to an upgrade for a WebSocket version other than 13.
+pub fn bad_version() -> Vec<u8> {
+    http_error_with(
+        "400 Bad Request",
+        "Sec-WebSocket-Version must be 13",
+        &["Sec-WebSocket-Version: 13"],
     )
-    .into_bytes()
 }
 
 #[cfg(test)]
@@ -167,9 +207,22 @@ mod tests {
         assert!(matches!(got, Opening::BadUpgrade(_)));
         let old = UPGRADE.replace("Version: 13", "Version: 8");
         let got = read_opening(old.as_bytes()).expect("ok").expect("complete").0;
-        assert!(matches!(got, Opening::BadUpgrade(_)));
+        assert_eq!(got, Opening::BadVersion);
+        assert!(
+            String::from_utf8_lossy(&bad_version()).contains("\r\nSec-WebSocket-Version: 13\r\n")
+        );
         assert_eq!(read_opening(b"\x00\x01garbage\r\n\r\n"), Err(HeadError::Malformed));
         let huge = vec![b'a'; MAX_HEAD + 1];
         assert!(read_opening(&huge).is_err());
+    }
+
+    #[test]
+    fn header_count_is_limited_for_its_own_reason() {
+        let many: String = (0..60).map(|i| format!("X-Hop-{i}: 1\r\n")).collect();
+        let proxied = UPGRADE.replace("Host: x\r\n", &format!("Host: x\r\n{many}"));
+        assert!(matches!(read_opening(proxied.as_bytes()), Ok(Some((Opening::Upgrade(_), _)))));
+        let flood = format!("GET / HTTP/1.1\r\n{}\r\n", "a:1\r\n".repeat(MAX_HEADERS + 1));
+        assert!(flood.len() < MAX_HEAD);
+        assert_eq!(read_opening(flood.as_bytes()), Err(HeadError::TooManyHeaders));
     }
 }

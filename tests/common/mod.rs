@@ -1,13 +1,16 @@
 //! Shared end-to-end harness: starts the real `pushgate` binary on 127.0.0.1 port 0 with a
 //! config file and talks HTTP to it (ureq). Each dialect's client helpers live beside it
-//! (`pusher`: a real WebSocket client and the SDKs' request signing; `im`: the xxim client and
-//! push API); Pusher's items are re-exported here so a test names them as `common::Client`.
+//! (`pusher`: a real WebSocket client and the SDKs' request signing; `gateway`: a gateway client,
+//! the publish API and mock upstreams; `im`: the xxim client and push API); Pusher's items are
+//! re-exported here so a test names them as `common::Client`.
 
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod gateway;
 pub mod im;
 pub mod pusher;
+pub mod raw;
 
 #[allow(unused_imports)]
 pub use pusher::*;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs push_msg.py (the real grpcio client) against an h2c server on 127.0.0.1:PORT.
+# Runs push_msg.py, or SCRIPT with ARGS (the real grpcio client), against an h2c server on
+# 127.0.0.1:PORT.
 # grpcio is installed with pip into a venv, once: GRPC_VENV, default $TMPDIR/pushgate-grpc-venv
 # (about 10 s and 6 MB the first time). Exits 77 when python3, venv or pip is missing, so a
 # caller can skip; any other non-zero exit is a failure.
 #
-#   bash tests/grpc/run.sh PORT
+#   bash tests/grpc/run.sh PORT [SCRIPT [ARGS...]]
 set -euo pipefail
-port="${1:?usage: run.sh PORT}"
+port="${1:?usage: run.sh PORT [SCRIPT [ARGS...]]}"
+script="${2:-push_msg.py}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${GRPC_VENV:-${TMPDIR:-/tmp}/pushgate-grpc-venv}"
 grpcio="grpcio==1.85.3"
@@ -23,4 +25,4 @@ if ! "$venv/bin/python" -c 'import grpc' >/dev/null 2>&1; then
   echo "installing $grpcio into $venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --timeout 60 "$grpcio" >&2
 fi
-exec "$venv/bin/python" "$here/push_msg.py" "$port"
+exec "$venv/bin/python" "$here/$script" "$port" "${@:3}"

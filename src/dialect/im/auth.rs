@@ -65,7 +65,7 @@ async fn check_upstream(im: &Im, shard: &Rc<Shard>, params: &Params) -> Result<(
     let request = pb::BeforeConnectReq { conn_param: Some(params.conn_param(&im.im().pod_ip)) };
     let path = upstream.path.as_deref().unwrap_or("/pb.imService/BeforeConnect");
     let call = backend::request(upstream, path, request.encode_to_vec().into());
-    let answer = backend::outcome(shard.call_detached(call).await, upstream.protocol);
+    let answer = backend::outcome(shard.call_unbound(call).await, upstream.protocol);
     let body = answer.map_err(|e| format!("token check failed: {e}"))?;
     let resp = pb::BeforeConnectResp::decode(body).map_err(|_| "token check failed".to_string())?;
     if resp.msg.is_empty() {

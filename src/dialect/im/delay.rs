@@ -137,7 +137,7 @@ async fn send(im: Rc<Im>, shard: Rc<Shard>, key: Bytes, value: Bytes) {
     if let Some((route, held)) = route {
         loop {
             let call = backend::request(&route.backend, &route.path, held.message.clone());
-            match backend::outcome(shard.call_detached(call).await, route.backend.protocol) {
+            match backend::outcome(shard.call_unbound(call).await, route.backend.protocol) {
                 Ok(_) => break,
                 Err(Failure::Refused(e)) => {
                     tracing::warn!("im: a delayed request was refused: {e}");

@@ -62,7 +62,7 @@ pub fn after_disconnect(im: &Rc<Im>, shard: &Rc<Shard>, params: &Params, connect
                 glommio::timer::sleep(wait).await;
             }
             let call = backend::request(&backend, &path, message.clone());
-            match backend::outcome(shard.call_detached(call).await, backend.protocol) {
+            match backend::outcome(shard.call_unbound(call).await, backend.protocol) {
                 Ok(_) => return,
                 Err(Failure::Refused(e)) => {
                     return tracing::warn!("im: AfterDisconnect refused: {e}")

@@ -8,10 +8,11 @@ use super::{
     messages::{Question, Reply, Tell},
     outbound,
     presence::Joined,
-    watch, Pusher,
+    quota, watch, Pusher,
 };
 use crate::{
     engine::{
+        self,
         bus::{PubItem, Publication},
         fanout,
         shard::Shard,
@@ -34,7 +35,7 @@ const COUNT_THROTTLE: Duration = Duration::from_secs(5);
 pub async fn answer(pusher: &Rc<Pusher>, shard: &Rc<Shard>, question: Question) -> Reply {
     match question {
         Question::Channels { app, prefix } => {
-            let local = shard.state.borrow().topics.names(app, &prefix);
+            let local = local_channels(shard, app, &prefix).await;
             let presence = pusher.home.borrow().presence_channels(app, &prefix);
             let presence = presence.into_iter().map(|(name, n)| (name, n as u64)).collect();
             Reply::Channels { local, presence }
@@ -76,7 +77,30 @@ pub async fn answer(pusher: &Rc<Pusher>, shard: &Rc<Shard>, question: Question) 
             let cached = pusher.home.borrow_mut().cache_get(app, &channel, ttl, Instant::now());
             Reply::Cache(cached.map(|(c, left)| (c.event.into(), c.data.into(), left.as_secs())))
         }
+        Question::Claim { app, channel, shard: from } => {
+            Reply::Claimed(quota::claim_here(pusher, shard, app, &channel, from))
+        }
     }
+}
+
+/// Topic slab slots looked at per slice of a channel listing.
+pub const LISTING_SLICE: usize = 2048;
+
+/// This shard's channels of `app` starting with `prefix`, with their local subscribers, in
+/// slices: a listing of many channels does not keep the shard from its other connections.
+async fn local_channels(shard: &Shard, app: u16, prefix: &str) -> Vec<(String, u64)> {
+    let mut all = Vec::new();
+    let mut from = Some(0);
+    while let Some(slot) = from {
+        let (names, next) =
+            shard.state.borrow().topics.names_from(app, prefix, slot, LISTING_SLICE);
+        all.extend(names);
+        from = next;
+        if from.is_some() {
+            engine::breathe().await;
+        }
+    }
+    all
 }
 
 /// Applies a notice; anything it must publish goes out from a task of its own.
@@ -88,6 +112,9 @@ pub fn on_notice(pusher: &Rc<Pusher>, shard: &Rc<Shard>, tell: Tell) {
                 let data = serde_json::json!({ "user_id": user_id }).to_string();
                 spawn_broadcast(shard, app, channel, "pusher_internal:member_removed", data);
             }
+        }
+        Tell::Release { app, channel, shard: from } => {
+            quota::release_here(pusher, app, &channel, from)
         }
         Tell::CacheSet { app, channel, event, data } => {
             pusher.home.borrow_mut().cache_set(app, &channel, &event, &data, Instant::now());

@@ -16,6 +16,8 @@ pub enum Question {
     Members { app: u16, channel: String },
     /// Home: the cached last event of a cache channel.
     Cache { app: u16, channel: String },
+    /// Home: `shard` is about to hold `channel` (counted for `max_channels_per_app`).
+    Claim { app: u16, channel: String, shard: u16 },
 }
 
 /// The answer to a [`Question`].
@@ -31,6 +33,8 @@ pub enum Reply {
     Members(Vec<String>),
     /// (event, data, seconds left to live).
     Cache(Option<(String, String, u64)>),
+    /// The claim is counted, or the app has its `max_channels_per_app` (the limit).
+    Claimed(Result<(), usize>),
 }
 
 /// A message that needs no answer.
@@ -42,6 +46,8 @@ pub enum Tell {
     CacheSet { app: u16, channel: String, event: String, data: String },
     /// Home: a shard's subscribers of a channel changed by `delta`.
     CountChange { app: u16, channel: String, delta: i64 },
+    /// Home: `shard` holds `channel` no more (its last local subscriber left).
+    Release { app: u16, channel: String, shard: u16 },
     /// Every shard: close the connections signed in as `user_id`.
     Terminate { app: u16, user_id: String },
     /// A user's home: one of the user's connections signed in (`delta` 1) or went (-1).

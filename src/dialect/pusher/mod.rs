@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod messages;
 pub mod outbound;
 pub mod presence;
+pub mod quota;
 pub mod replica;
 pub mod rest;
 pub mod session;
@@ -55,6 +56,9 @@ pub struct Shared {
     /// Open connections per app over all shards (for `max_connections`), touched on connect
     /// and close only.
     pub app_conns: Vec<AtomicU64>,
+    /// Channels with subscribers per app over all shards (for `max_channels_per_app`), touched
+    /// by a channel's home shard when it appears or disappears app-wide only.
+    pub app_channels: Vec<AtomicU64>,
     /// The key socket ids are scrambled with (random per process).
     pub scramble: Scramble,
 }
@@ -62,7 +66,8 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: &Config) -> Arc<Shared> {
         let app_conns = config.apps.iter().map(|_| AtomicU64::new(0)).collect();
-        Arc::new(Shared { app_conns, scramble: Scramble::new(rand::random()) })
+        let app_channels = config.apps.iter().map(|_| AtomicU64::new(0)).collect();
+        Arc::new(Shared { app_conns, app_channels, scramble: Scramble::new(rand::random()) })
     }
 }
 
@@ -79,6 +84,8 @@ pub struct Pusher {
     /// Client events: per connection that sent any, the second of its rate window and the
     /// count in it.
     pub rates: RefCell<AHashMap<ConnKey, (u32, u16)>>,
+    /// Channels per app: the ones homed here, and this shard's claims (`quota`).
+    pub quota: RefCell<quota::Quota>,
 }
 
 impl Pusher {
@@ -151,6 +158,7 @@ impl Pusher {
         let removed = shard.unsubscribe(key, channel);
         if removed {
             self.count_change(shard, app, channel, -1);
+            quota::settle(self, shard, app, channel, None);
         }
         removed
     }
@@ -189,6 +197,7 @@ impl PusherDialect {
             identities: RefCell::default(),
             home: RefCell::default(),
             rates: RefCell::default(),
+            quota: RefCell::default(),
         }))
     }
 }
@@ -287,9 +296,9 @@ impl Dialect for PusherDialect {
 }
 
 impl Routes for PusherDialect {
-    /// `[prefix]/apps/{app_id}/...`.
+    /// `[prefix]/apps/{app_id}/...`, and `[prefix]/users/{id}/terminate_connections`.
     fn serves(&self, path: &str) -> bool {
-        path.contains("/apps/")
+        rest::serves(path)
     }
 
     fn call(

@@ -9,6 +9,7 @@ use super::{
     inbound::{self, Request, Subscribe},
     messages::{Question, Reply, Tell},
     outbound,
+    quota::{self, Admit},
     socket_id::SocketId,
     watch, Pusher,
 };
@@ -74,13 +75,17 @@ pub fn on_close(pusher: &Rc<Pusher>, shard: &Rc<Shard>, key: ConnKey, gone: &Gon
     let app = gone.ns;
     pusher.shared.app_conns[usize::from(app)].fetch_sub(1, Ordering::Relaxed);
     pusher.rates.borrow_mut().remove(&key);
-    if pusher.needs_counts(shard, app) {
+    let counts = pusher.needs_counts(shard, app);
+    if counts || shard.config.max_channels_per_app > 0 {
         let names = {
             let state = shard.state.borrow();
             state.conns.get(key.index()).map(|c| state.topics.names_of(c)).unwrap_or_default()
         };
         for name in names {
-            pusher.count_change(shard, app, &name, -1);
+            if counts {
+                pusher.count_change(shard, app, &name, -1);
+            }
+            quota::settle(pusher, shard, app, &name, Some(key));
         }
     }
     let identity = pusher.identities.borrow_mut().remove(app, key).unwrap_or_default();
@@ -168,6 +173,9 @@ impl Conn<'_> {
         if let Err(e) = channel::check_name(name, self.shard.config.max_channel_name_len) {
             return self.error(&format!("{e}: {name}"));
         }
+        if let Err(why) = room_for(self.shard, self.key, name) {
+            return self.error(&why);
+        }
         let app = self.pusher.app(self.app);
         let socket = self.socket.to_string();
         let refused = match ChannelKind::of(name) {
@@ -185,6 +193,33 @@ impl Conn<'_> {
             ChannelKind::Presence => return self.join_presence(request),
         };
         if let Some(why) = refused {
+            return self.error(&why);
+        }
+        match quota::admit(self.pusher, self.shard, self.app, name) {
+            Admit::Now => self.subscribed(name),
+            Admit::Ask => {
+                let (pusher, shard, key, app) =
+                    (self.pusher.clone(), self.shard.clone(), self.key, self.app);
+                let (socket, name) = (self.socket, name.to_string());
+                glommio::spawn_local(async move {
+                    let claimed = quota::claim(&pusher, &shard, app, &name).await;
+                    let conn = Conn { pusher: &pusher, shard: &shard, key, app, socket };
+                    match claimed {
+                        Ok(()) if shard.is_open(key) => conn.subscribed(&name),
+                        Ok(()) => {}
+                        Err(why) => conn.error(&why),
+                    }
+                    quota::settle(&pusher, &shard, app, &name, None);
+                })
+                .detach();
+            }
+        }
+    }
+
+    /// A subscription that passed its checks: the reply, the subscription, hooks and the
+    /// cache replay.
+    fn subscribed(&self, name: &str) {
+        if let Err(why) = room_for(self.shard, self.key, name) {
             return self.error(&why);
         }
         // The reply is queued before the subscription exists: glommio runs a spawned task's first
@@ -226,6 +261,13 @@ impl Conn<'_> {
         let (pusher, shard, key, app) =
             (self.pusher.clone(), self.shard.clone(), self.key, self.app);
         glommio::spawn_local(async move {
+            if let Admit::Ask = quota::admit(&pusher, &shard, app, &name) {
+                if let Err(why) = quota::claim(&pusher, &shard, app, &name).await {
+                    pusher.identities.borrow_mut().remove_presence(key, &name);
+                    quota::settle(&pusher, &shard, app, &name, None);
+                    return error(&shard, key, &why);
+                }
+            }
             let home = shard.home_of(app, &name);
             let member = ConnAddr::new(shard.id(), key);
             let question = Question::Join {
@@ -237,6 +279,7 @@ impl Conn<'_> {
             };
             let answer = pusher.ask(&shard, home, question).await;
             finish_join(&pusher, &shard, key, app, &name, &user_id, answer);
+            quota::settle(&pusher, &shard, app, &name, None);
         })
         .detach();
     }
@@ -414,10 +457,17 @@ fn finish_join(
         }
     };
     let member = ConnAddr::new(shard.id(), key);
-    if !shard.is_open(key) {
-        // Closed while joining: leave again (a repeated leave is harmless at the home).
+    let room = room_for(shard, key, name);
+    if !shard.is_open(key) || room.is_err() {
+        // Closed while joining, or its subscriptions filled up meanwhile: leave again (a
+        // repeated leave is harmless at the home).
+        pusher.identities.borrow_mut().remove_presence(key, name);
         let tell = Tell::Leave { app, channel: name.into(), user_id: user_id.into(), member };
-        return pusher.tell(shard, shard.home_of(app, name), tell);
+        pusher.tell(shard, shard.home_of(app, name), tell);
+        if let Err(why) = room {
+            error(shard, key, &why);
+        }
+        return;
     }
     reply(shard, key, &outbound::presence_succeeded(name, &snapshot));
     pusher.subscribe(shard, key, app, name);
@@ -446,6 +496,20 @@ fn replay_cache(pusher: &Rc<Pusher>, shard: &Rc<Shard>, key: ConnKey, app: u16, 
         reply(&shard, key, &text);
     })
     .detach();
+}
+
+/// Whether connection `key` may hold one more subscription (`max_subscriptions_per_connection`);
+/// subscribing again to a channel it holds is always allowed.
+fn room_for(shard: &Shard, key: ConnKey, name: &str) -> Result<(), String> {
+    let max = shard.config.max_subscriptions_per_connection;
+    let held = shard.with_conn(key, |c| c.subscriptions.len()).unwrap_or(0);
+    if held < max || shard.is_subscribed(key, name) {
+        return Ok(());
+    }
+    Err(format!(
+        "Too many subscriptions: a connection may hold {max} (max_subscriptions_per_connection); \
+         unsubscribe from one first"
+    ))
 }
 
 /// Queues a server message on the connection; reported as webman's `server_event` when a

@@ -2,8 +2,9 @@
 //! publish excluding a socket, or a message for one socket, goes straight to its shard and
 //! slot. Both parts look random and differ from one connection to the next (apps read
 //! meaning into them: a third-party test suite derives user ids from the first part); a
-//! process-wide random key makes them differ across restarts too. `high` carries the shard in
-//! its low 10 bits and a check value of `low` in the rest, so made-up ids decode to nothing.
+//! process-wide random key makes them differ across restarts too, and the key is tweaked by the
+//! shard, so the same slot on two shards gives unrelated ids. `high` carries the shard in its
+//! low 10 bits and a check value of `low` in the rest, so made-up ids decode to nothing.
 
 use crate::engine::{
     addr::{ConnAddr, Scramble},
@@ -36,6 +37,7 @@ impl SocketId {
     /// The id of the connection at `addr`.
     pub fn of(addr: ConnAddr, scramble: Scramble) -> SocketId {
         let (shard, bits) = addr.to_bits();
+        let scramble = scramble.tweaked(shard);
         let low = scramble.forward(bits);
         let high = (scramble.check(low) & !SHARD_MASK) | (u32::from(shard) & SHARD_MASK);
         SocketId { high, low }
@@ -43,10 +45,11 @@ impl SocketId {
 
     /// The address this id names, if it is one of ours.
     pub fn addr(self, scramble: Scramble) -> Option<ConnAddr> {
+        let shard = (self.high & SHARD_MASK) as u16;
+        let scramble = scramble.tweaked(shard);
         if scramble.check(self.low) & !SHARD_MASK != self.high & !SHARD_MASK {
             return None;
         }
-        let shard = (self.high & SHARD_MASK) as u16;
         Some(ConnAddr::from_bits(shard, scramble.backward(self.low)))
     }
 
@@ -84,6 +87,10 @@ mod tests {
         let b = SocketId::of(ConnAddr::new(0, ConnKey::new(2, 2)), s);
         assert_ne!(a.high, b.high);
         assert_ne!(a.low, b.low);
+        // The same slot on another shard.
+        let c = SocketId::of(ConnAddr::new(1, ConnKey::new(1, 1)), s);
+        assert_ne!(a.high >> SHARD_BITS, c.high >> SHARD_BITS);
+        assert_ne!(a.low, c.low);
     }
 
     #[test]

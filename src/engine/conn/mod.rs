@@ -1,11 +1,14 @@
 //! A connection as the shard sees it: its slab entry (namespace, dialect tag, subscriptions,
-//! outbound queue, the waker of its task) and the task that drives its socket (`driver`).
+//! outbound queue, the waker of its task) and the task that drives its socket (`driver`), over
+//! a plain or TLS `transport`.
 //! Nothing here belongs to a protocol: what a dialect knows about a connection lives in the
 //! dialect's own side tables, keyed by [`ConnKey`].
 
 pub mod driver;
 pub mod queue;
 pub mod sys;
+pub mod tls;
+pub mod transport;
 
 use queue::Outbound;
 use std::{borrow::Cow, task::Waker};
@@ -46,6 +49,10 @@ impl Close {
     pub const NORMAL: Close = Close::fixed(1000, "Bye");
     /// 1002: the peer broke the WebSocket framing rules.
     pub const PROTOCOL_ERROR: Close = Close::fixed(1002, "Protocol error");
+    /// 1007: a text message that is not UTF-8.
+    pub const INVALID_DATA: Close = Close::fixed(1007, "Invalid UTF-8");
+    /// 1008: a frame or fragmented message left unfinished past `message_assembly_timeout_secs`.
+    pub const ASSEMBLY_TIMEOUT: Close = Close::fixed(1008, "Message not completed in time");
     /// 1009: a message larger than `max_message_bytes`.
     pub const TOO_BIG: Close = Close::fixed(1009, "Message too big");
 

@@ -47,7 +47,7 @@ pub async fn call(im: &Rc<Im>, shard: &Rc<Shard>, request: Request<Incoming>) ->
     if request.method() != Method::POST {
         return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "POST only").reply();
     }
-    let body = match read_body(request.into_body(), MAX_BODY).await {
+    let body = match read_body(shard, request.into_body(), MAX_BODY).await {
         Ok(body) => body,
         Err(e) => return e.reply(),
     };

@@ -5,16 +5,17 @@
 use crate::{
     dialect::pusher::{
         channel::{self, ChannelKind},
+        home::LISTING_SLICE,
         messages::{Question, Reply as Answered, Tell},
         Pusher,
     },
-    engine::shard::Shard,
+    engine::{self, shard::Shard},
     rest::{json, ApiError, Reply},
 };
 use ahash::AHashMap;
 use hyper::StatusCode;
 use serde_json::{json, Map, Value};
-use std::rc::Rc;
+use std::{collections::BTreeMap, rc::Rc};
 
 /// The `info` attributes a query asks for.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -69,31 +70,49 @@ pub async fn list(
     if info.user_count && !prefix.starts_with("presence-") {
         return Err(ApiError::bad_request("user_count needs filter_by_prefix=presence-"));
     }
-    let mut subscribers: AHashMap<String, u64> = AHashMap::default();
-    let mut users: AHashMap<String, u64> = AHashMap::default();
     let question = Question::Channels { app, prefix: prefix.to_string() };
-    for answer in pusher.ask_all(shard, question).await {
+    let answers = pusher.ask_all(shard, question).await;
+    // Merged and written in slices, the shard serving its other connections between them: a
+    // listing of 200,000 channels takes a while, and the Pusher API has no pagination.
+    let mut subscribers: BTreeMap<String, u64> = BTreeMap::new();
+    let mut users: AHashMap<String, u64> = AHashMap::default();
+    let mut done = 0usize;
+    for answer in answers {
         if let Answered::Channels { local, presence } = answer {
             for (name, n) in local {
                 *subscribers.entry(name).or_default() += n;
+                done += 1;
+                if done.is_multiple_of(LISTING_SLICE) {
+                    engine::breathe().await;
+                }
             }
             users.extend(presence);
         }
     }
-    let mut channels = Map::new();
-    let mut names: Vec<_> = subscribers.into_iter().filter(|(_, n)| *n > 0).collect();
-    names.sort();
-    for (name, count) in names {
+    let mut body = Vec::with_capacity(32 * subscribers.len() + 16);
+    body.extend_from_slice(b"{\"channels\":{");
+    let occupied = subscribers.iter().filter(|(_, n)| **n > 0);
+    for (i, (name, count)) in occupied.enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
         let mut attributes = Map::new();
         if info.user_count {
-            attributes.insert("user_count".into(), json!(users.get(&name).copied().unwrap_or(0)));
+            attributes.insert("user_count".into(), json!(users.get(name).copied().unwrap_or(0)));
         }
         if info.subscription_count {
             attributes.insert("subscription_count".into(), json!(count));
         }
-        channels.insert(name, Value::Object(attributes));
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, name);
+        body.push(b':');
+        let _ = serde_json::to_writer(&mut body, &Value::Object(attributes));
+        if (i + 1).is_multiple_of(LISTING_SLICE) {
+            engine::breathe().await;
+        }
     }
-    Ok(json(StatusCode::OK, json!({ "channels": channels }).to_string()))
+    body.extend_from_slice(b"}}");
+    Ok(json(StatusCode::OK, body))
 }
 
 /// `GET /apps/{id}/channels/{name}?info=...`: `occupied` always, the rest when asked.
