@@ -13,7 +13,8 @@
 //!   sweep; knows no protocol.
 //! - [`edge`]: the accept loop (plain or TLS), what a shard lets in (REST requests in progress,
 //!   the descriptor reserve), the router (path -> dialect or REST routes), the HTTP server.
-//! - [`dialect`]: the protocols at the edge (Pusher; the APISIX/API7-style push gateway), each behind the engine's `Dialect` seam.
+//! - [`dialect`]: the protocols at the edge (Pusher; the APISIX/API7-style push gateway; the
+//!   xxim-style IM gateway), each behind the engine's `Dialect` seam.
 //! - [`rest`]: the REST vocabulary shared by the HTTP server and the dialects' routes.
 //! - [`ws`]: WebSocket handshake and frames over tungstenite; no runtime, no I/O.
 //! - [`hook`]: the hook shard: Pusher webhooks and EMQX-style event hooks, delivered over HTTP

@@ -6,6 +6,7 @@ use crate::{
     config::Config,
     dialect::{
         gateway::{self, GatewayDialect},
+        im::ImDialect,
         pusher::{self, PusherDialect},
         zato::ZatoDialect,
     },
@@ -22,6 +23,8 @@ pub const PUSHER: DialectTag = 0;
 pub const GATEWAY: DialectTag = 1;
 /// Tag of the Zato publish/subscribe dialect; one namespace.
 pub const ZATO: DialectTag = 2;
+/// Tag of the xxim-style IM dialect; one namespace.
+pub const IM: DialectTag = 3;
 
 /// The namespace of a dialect that has one (every dialect but Pusher): they follow the Pusher
 /// apps in tag order, so `ns_tags` lists Pusher's apps and then one namespace per such dialect.
@@ -31,7 +34,7 @@ pub fn namespace(config: &Config, tag: DialectTag) -> u16 {
 
 /// Whether a mounted dialect keeps durable state (then the runtime starts the store).
 pub fn needs_store(config: &Config) -> bool {
-    config.zato.active()
+    config.zato.active() || config.im.needs_store()
 }
 
 /// One shard's dialects (by tag), the dialect of each namespace, and its router.
@@ -64,7 +67,8 @@ pub struct Mounts {
     gateway: Arc<gateway::Shared>,
     /// The durable store, when a dialect needs it.
     store: Option<StoreHandle>,
-    /// Some mounted dialect calls upstreams: gateway routes, or Zato notifications.
+    /// Some mounted dialect calls upstreams: gateway routes, Zato notifications, IM routes,
+    /// connect hooks or an upstream token check.
     calls: bool,
 }
 
@@ -75,7 +79,7 @@ impl Mounts {
             pusher: pusher::Shared::new(config),
             gateway: gateway::Shared::new(config),
             store,
-            calls: gateway_calls || config.zato.active(),
+            calls: gateway_calls || config.zato.active() || config.im.uses_calls(),
         }
     }
 }
@@ -91,6 +95,10 @@ impl Mounting for Mounts {
         );
         let zato =
             ZatoDialect::new(ZATO, namespace(config, ZATO), config.clone(), self.store.clone());
+        // `/` too, as xxim: no other dialect has it (Pusher's fallback keeps other paths).
+        let im_root = config.im.path != "/";
+        let im =
+            ImDialect::new(IM, namespace(config, IM), config.clone(), self.store.clone(), im_root);
         let mut router = Router::new(config);
         if config.gateway.enabled {
             router.mount_ws(PathMatch::Exact(config.gateway.path.clone()), GATEWAY);
@@ -101,13 +109,21 @@ impl Mounting for Mounts {
             // Before Pusher's: a topic name may contain `/apps/`.
             router.mount_rest(Rc::new(zato.clone()) as Rc<dyn Routes>);
         }
+        if config.im.enabled {
+            router.mount_ws(PathMatch::Exact(config.im.path.clone()), IM);
+            if im_root {
+                router.mount_ws(PathMatch::Exact("/".into()), IM);
+            }
+            router.mount_rest(Rc::new(im.clone()) as Rc<dyn Routes>);
+        }
         router.mount_ws(PathMatch::Contains("/app/".into()), PUSHER);
         // A Pusher client that got the path wrong understands Pusher's 4005 better than a 404.
         router.fallback_ws(PUSHER);
         router.mount_rest(Rc::new(pusher.clone()) as Rc<dyn Routes>);
         let mut ns_tags = vec![PUSHER; config.apps.len()];
-        ns_tags.extend([GATEWAY, ZATO]);
-        let dialects: Vec<Rc<dyn Dialect>> = vec![Rc::new(pusher), Rc::new(gateway), Rc::new(zato)];
+        ns_tags.extend([GATEWAY, ZATO, IM]);
+        let dialects: Vec<Rc<dyn Dialect>> =
+            vec![Rc::new(pusher), Rc::new(gateway), Rc::new(zato), Rc::new(im)];
         ShardMounts { dialects, ns_tags, router }
     }
 
@@ -118,7 +134,7 @@ impl Mounting for Mounts {
     fn ns_names(&self, config: &Config) -> Vec<String> {
         let mut names: Vec<String> =
             config.apps.iter().map(|app| format!("app:{}", app.id)).collect();
-        names.extend(["gateway".to_string(), "zato".to_string()]);
+        names.extend(["gateway", "zato", "im"].map(String::from));
         names
     }
 }

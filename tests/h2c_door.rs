@@ -12,15 +12,20 @@ use pushgate::upstream::grpc::{Code, GrpcClient, GrpcConfig};
 fn an_unknown_grpc_method_on_the_client_port_is_unimplemented() {
     let server = Server::start("", 2);
     let url = format!("http://127.0.0.1:{}", server.port);
-    let executor = LocalExecutorBuilder::new(Placement::Unbound)
-        .io_memory(256 * 1024)
-        .make()
-        .expect("glommio executor");
-    let status = executor.run(async move {
-        let client = GrpcClient::new(&url, GrpcConfig::default()).expect("client");
-        let reply = client.call("/nobody.Serves/This", b"", &[]).await.expect("an answer");
-        (reply.status, reply.message)
-    });
+    // On a thread of its own: the executor's signals must not interrupt this thread's reads.
+    let status = std::thread::spawn(move || {
+        let executor = LocalExecutorBuilder::new(Placement::Unbound)
+            .io_memory(256 * 1024)
+            .make()
+            .expect("glommio executor");
+        executor.run(async move {
+            let client = GrpcClient::new(&url, GrpcConfig::default()).expect("client");
+            let reply = client.call("/nobody.Serves/This", b"", &[]).await.expect("an answer");
+            (reply.status, reply.message)
+        })
+    })
+    .join()
+    .expect("the gRPC thread");
     assert_eq!(status.0, Code::UNIMPLEMENTED, "{}", status.1);
     assert!(status.1.contains("/nobody.Serves/This"), "{}", status.1);
     let mut client = server.client();

@@ -35,6 +35,10 @@ pub enum Scenario {
     GatewayCalls(crate::gateway::calls::CallsArgs),
     /// Durable publishing with 10 consumers: pushgate's Zato GD topics or NATS JetStream.
     Durable(crate::durable::DurableArgs),
+    /// IM dialect: `POST /im/sendMsg` to N users R times a second; latency, server CPU per push.
+    ImPush(crate::im::ImPushArgs),
+    /// IM dialect: requests routed through a mock gRPC backend this tool runs; round trips/s.
+    ImRtt(crate::im::ImRttArgs),
 }
 
 impl Scenario {
@@ -46,6 +50,8 @@ impl Scenario {
             Scenario::Churn(a) => Some(&a.fanout.common),
             Scenario::Gateway(a) => Some(&a.fanout.common),
             Scenario::GatewayCalls(a) => Some(&a.common),
+            Scenario::ImPush(a) => Some(&a.common),
+            Scenario::ImRtt(a) => Some(&a.common),
             Scenario::Floor(_) | Scenario::Sink(_) | Scenario::Durable(_) => None,
         }
     }

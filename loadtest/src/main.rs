@@ -5,6 +5,7 @@ mod cli;
 mod durable;
 mod floor;
 mod gateway;
+mod im;
 mod output;
 mod payload;
 mod plot;
@@ -57,6 +58,8 @@ fn main() -> std::process::ExitCode {
             Scenario::GatewayCalls(a) => {
                 return gateway::calls::run(a, nofile).await?.emit(common.json.as_deref());
             }
+            Scenario::ImPush(a) => return im::push(a).await,
+            Scenario::ImRtt(a) => return im::rtt(a).await,
             Scenario::Floor(_) | Scenario::Sink(_) | Scenario::Durable(_) => {
                 anyhow::bail!("not a server scenario")
             }

@@ -70,7 +70,7 @@ impl PubResult {
     }
 }
 
-type Sender = SendRequest<Full<Bytes>>;
+pub type Sender = SendRequest<Full<Bytes>>;
 
 /// A keep-alive HTTP/1.1 connection to the server.
 pub async fn http_connect(target: SocketAddr) -> anyhow::Result<Sender> {

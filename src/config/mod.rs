@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod gateway;
 pub mod hooks;
+pub mod im;
 pub mod zato;
 
 use crate::store::StoreConfig;
@@ -126,10 +127,12 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// The applications this server hosts. Default: one app `app-id` / `app-key` / `app-secret`.
     pub apps: Vec<AppConfig>,
+    /// The xxim-style IM dialect (`[im]`, `[[im.routes]]`).
+    pub im: im::ImConfig,
     /// Cluster mode (`[cluster]`): off by default.
     pub cluster: ClusterConfig,
     /// The durable store (`[store]`): where durable state lives, started only when a durable
-    /// feature needs it (Zato topics).
+    /// feature needs it (Zato GD topics, IM notices and delayed requests).
     pub store: StoreConfig,
     /// Zato-style publish/subscribe (`[zato]`, `[[zato.topics]]`, `[[zato.endpoints]]`).
     pub zato: zato::ZatoConfig,
@@ -243,6 +246,7 @@ impl Default for Config {
             event_hooks: Vec::new(),
             gateway: GatewayConfig::default(),
             apps: vec![AppConfig::default()],
+            im: im::ImConfig::default(),
             cluster: ClusterConfig::default(),
             store: StoreConfig::default(),
             zato: zato::ZatoConfig::default(),
@@ -414,6 +418,7 @@ impl Config {
         }
         hooks::check_defaults(&self.hooks)?;
         hooks::check_event_hooks(&self.event_hooks)?;
+        self.im.check("im")?;
         self.cluster.check()?;
         gateway::check(&self.gateway)?;
         self.store.check("store")?;

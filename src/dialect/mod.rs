@@ -3,5 +3,6 @@
 //! messages, close codes and REST routes.
 
 pub mod gateway;
+pub mod im;
 pub mod pusher;
 pub mod zato;

@@ -2,13 +2,14 @@
 //! config file and talks HTTP to it (ureq). Each dialect's client helpers live beside it
 //! (`pusher`: a real WebSocket client and the SDKs' request signing, re-exported here so a test
 //! names them as `common::Client`; `gateway`: a gateway client, the publish API and mock
-//! upstreams; `zato`: the Zato REST API, admin API and WSX client; `cluster`: nats-server and
-//! nodes).
+//! upstreams; `im`: the xxim client and push API; `zato`: the Zato REST API, admin API and WSX
+//! client; `cluster`: nats-server and nodes).
 
 #![allow(dead_code)]
 
 pub mod cluster;
 pub mod gateway;
+pub mod im;
 pub mod pusher;
 pub mod raw;
 pub mod zato;
