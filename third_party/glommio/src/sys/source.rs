@@ -318,6 +318,7 @@ impl Source {
 impl Drop for Source {
     fn drop(&mut self) {
         let mut inner = self.inner.borrow_mut();
+        let is_timeout = matches!(inner.source_type, SourceType::Timeout(..));
         let enqueued = inner.enqueued.as_mut();
         if let Some(EnqueuedSource { id, queue, status }) = enqueued {
             match status {
@@ -336,7 +337,15 @@ impl Drop for Source {
                     // now, so we delay `consume_source` until we consume the
                     // corresponding event from the completion queue.
 
-                    queue.borrow_mut().cancel_request(*id);
+                    // A timeout is removed with IORING_OP_TIMEOUT_REMOVE, which searches
+                    // only the ring's timeout list. IORING_OP_ASYNC_CANCEL would first look
+                    // the target up among the ring's armed polls (one per idle socket), and
+                    // the reactor drops a preemption timeout on every pass through `wait`.
+                    if is_timeout {
+                        queue.borrow_mut().cancel_timeout(*id);
+                    } else {
+                        queue.borrow_mut().cancel_request(*id);
+                    }
                     *status = EnqueuedStatus::Canceled; // not necessary, but useful for correctness
                 }
                 EnqueuedStatus::Canceled => unreachable!(),
