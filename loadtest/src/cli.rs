@@ -24,8 +24,12 @@ pub enum Scenario {
     Idle(IdleArgs),
     /// A fanout run while extra connections open and close at a given rate.
     Churn(ChurnArgs),
-    /// No server: CPU cost of one send(2) of a small frame over loopback TCP (the floor for CPU/delivery).
+    /// No server: CPU cost of one send(2) of a small frame over loopback TCP, to one socket or N
+    /// round robin (the floor for CPU/delivery).
     Floor(crate::floor::FloorArgs),
+    /// The reader process of `floor --sockets N` (started by it).
+    #[command(hide = true)]
+    FloorReader(crate::floor::reader::ReaderArgs),
     /// No server: an HTTP receiver answering 200 to every request (for webhook / event-hook runs).
     Sink(crate::sink::SinkArgs),
 }
@@ -37,7 +41,7 @@ impl Scenario {
             Scenario::Fanout(a) => Some(&a.common),
             Scenario::Idle(a) => Some(&a.common),
             Scenario::Churn(a) => Some(&a.fanout.common),
-            Scenario::Floor(_) | Scenario::Sink(_) => None,
+            Scenario::Floor(_) | Scenario::FloorReader(_) | Scenario::Sink(_) => None,
         }
     }
 }

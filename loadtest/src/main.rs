@@ -26,6 +26,7 @@ fn main() -> std::process::ExitCode {
     let common = match (&cli.scenario, cli.scenario.common()) {
         (_, Some(c)) => c.clone(),
         (Scenario::Floor(a), None) => return run_floor(a),
+        (Scenario::FloorReader(a), None) => return floor::reader::main(a),
         (Scenario::Sink(a), None) => return run_sink(a),
         (_, None) => return std::process::ExitCode::from(2),
     };
@@ -50,7 +51,9 @@ fn main() -> std::process::ExitCode {
             Scenario::Fanout(a) => scenarios::fanout::run(a, None, nofile).await?,
             Scenario::Churn(a) => scenarios::fanout::run(&a.fanout, Some(a), nofile).await?,
             Scenario::Idle(a) => scenarios::idle::run(a, nofile).await?,
-            Scenario::Floor(_) | Scenario::Sink(_) => anyhow::bail!("not a server scenario"),
+            Scenario::Floor(_) | Scenario::FloorReader(_) | Scenario::Sink(_) => {
+                anyhow::bail!("not a server scenario")
+            }
         };
         report.emit(common.json.as_deref())
     });
@@ -65,7 +68,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `floor` needs no runtime: two plain threads and a loopback TCP pair.
+/// `floor` needs no runtime: plain threads (or a reader process) and loopback TCP.
 fn run_floor(args: &floor::FloorArgs) -> std::process::ExitCode {
     match floor::run(args).and_then(|r| r.emit(args.json.as_deref())) {
         Ok(()) => std::process::ExitCode::SUCCESS,
