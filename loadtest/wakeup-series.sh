@@ -12,10 +12,13 @@
 #
 #   loadtest/wakeup-series.sh                                  # target/release/pushgate only
 #   BINS="before=/tmp/pushgate-crates after=target/release/pushgate" loadtest/wakeup-series.sh
+#   SERVER_ENV="PUSHGATE_RING_DEPTH=128" ...   # set in every server's environment; a smaller
+#                  # ring makes the kernel's hash of armed polls 8 buckets instead of 64, so
+#                  # 19,000 connections walk like 152,000 at the default depth
 #   PERF=1 ...     # also a perf profile (cpu-clock, call graphs) of one run per build at the
 #                  # largest N, reported as the top symbols and the share of io_poll_find
 #
-# Knobs: BINS, SIZES ("1000 5000 10000 19000"), REPEATS (3), DURATION (8), RATE (2000),
+# Knobs: BINS, SERVER_ENV, SIZES ("1000 5000 10000 19000"), REPEATS (3), DURATION (8), RATE (2000),
 # PUBLISHERS (16), LOAD_BIN, OUT (default /tmp/wakeup-series-<date>), PORT_BASE (6201),
 # QUIET_MAX_SECS (900: total wait for no compiler running). Writes OUT/raw/*.json, *.cmd,
 # OUT/quiet.log, OUT/results.md.
@@ -33,6 +36,7 @@ OUT=${OUT:-/tmp/wakeup-series-$(date -u +%Y%m%d-%H%M%S)}
 PORT_BASE=${PORT_BASE:-6201}
 QUIET_MAX_SECS=${QUIET_MAX_SECS:-900}
 PERF=${PERF:-0}
+SERVER_ENV=${SERVER_ENV:-}
 mkdir -p "$OUT/raw"
 SERVER_PID=""
 QUIET_WAITED=0
@@ -80,7 +84,8 @@ pick_port() { # first port from PORT_BASE with no socket at all (no TIME_WAIT le
 
 start_server() { # bin: pushgate on CPU 0, one shard; sets SERVER_PID and PORT
     PORT=$(pick_port)
-    taskset -c 0 "$1" --host 127.0.0.1 --port "$PORT" --shards 1 --pin >"$OUT/raw/server.log" 2>&1 &
+    # shellcheck disable=SC2086
+    env $SERVER_ENV taskset -c 0 "$1" --host 127.0.0.1 --port "$PORT" --shards 1 --pin >"$OUT/raw/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
         ss -Htln "sport = :$PORT" | grep -q . && { sleep 0.3; return 0; }
@@ -106,13 +111,13 @@ run_one() { # label bin n repeat [perf]
     # shellcheck disable=SC2086
     taskset -c 1 "$LOAD_BIN" $args --port "$PORT" --workers 1 --quiet --server-pid "$SERVER_PID" \
         --json "$OUT/raw/$name.json" >"$OUT/raw/$name.txt" 2>&1 || log "$name: pushgate-load failed"
-    echo "taskset -c 0 $bin --host 127.0.0.1 --port P --shards 1 --pin; taskset -c 1 pushgate-load $args --port P --workers 1 --quiet --server-pid PID --json F" >"$OUT/raw/$name.cmd"
+    echo "${SERVER_ENV:+$SERVER_ENV }taskset -c 0 $bin --host 127.0.0.1 --port P --shards 1 --pin; taskset -c 1 pushgate-load $args --port P --workers 1 --quiet --server-pid PID --json F" >"$OUT/raw/$name.cmd"
     [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true
     stop_server
     log "$name: $(jq -r '"\(.server.cpu_us_per_delivery) us/publish, connected \(.connections.connected), missing \(.delivery.missing)"' "$OUT/raw/$name.json" 2>/dev/null || echo '?')"
 }
 
-echo "series start $(date -u +%FT%TZ); nproc $(nproc); kernel $(uname -r); load $(cat /proc/loadavg)" >>"$OUT/env.txt"
+echo "series start $(date -u +%FT%TZ); server env '${SERVER_ENV}'; nproc $(nproc); kernel $(uname -r); load $(cat /proc/loadavg)" >>"$OUT/env.txt"
 for i in $(seq "$REPEATS"); do
     for n in $SIZES; do
         for b in $BINS; do
