@@ -24,8 +24,12 @@ pub enum Scenario {
     Idle(IdleArgs),
     /// A fanout run while extra connections open and close at a given rate.
     Churn(ChurnArgs),
-    /// No server: CPU cost of one send(2) of a small frame over loopback TCP (the floor for CPU/delivery).
+    /// No server: CPU cost of one send(2) of a small frame over loopback TCP, to one socket or N
+    /// round robin (the floor for CPU/delivery).
     Floor(crate::floor::FloorArgs),
+    /// The reader process of `floor --sockets N` (started by it).
+    #[command(hide = true)]
+    FloorReader(crate::floor::reader::ReaderArgs),
     /// No server: an HTTP receiver answering 200 to every request (for webhook / event-hook runs).
     Sink(crate::sink::SinkArgs),
     /// The gateway dialect: fanout with gateway subscribers (register + sub_add through this
@@ -52,7 +56,10 @@ impl Scenario {
             Scenario::GatewayCalls(a) => Some(&a.common),
             Scenario::ImPush(a) => Some(&a.common),
             Scenario::ImRtt(a) => Some(&a.common),
-            Scenario::Floor(_) | Scenario::Sink(_) | Scenario::Durable(_) => None,
+            Scenario::Floor(_)
+            | Scenario::FloorReader(_)
+            | Scenario::Sink(_)
+            | Scenario::Durable(_) => None,
         }
     }
 }

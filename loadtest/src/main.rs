@@ -29,6 +29,7 @@ fn main() -> std::process::ExitCode {
     let common = match (&cli.scenario, cli.scenario.common()) {
         (_, Some(c)) => c.clone(),
         (Scenario::Floor(a), None) => return run_floor(a),
+        (Scenario::FloorReader(a), None) => return floor::reader::main(a),
         (Scenario::Sink(a), None) => return run_sink(a),
         (Scenario::Durable(a), None) => return durable::main(a),
         (_, None) => return std::process::ExitCode::from(2),
@@ -60,7 +61,10 @@ fn main() -> std::process::ExitCode {
             }
             Scenario::ImPush(a) => return im::push(a).await,
             Scenario::ImRtt(a) => return im::rtt(a).await,
-            Scenario::Floor(_) | Scenario::Sink(_) | Scenario::Durable(_) => {
+            Scenario::Floor(_)
+            | Scenario::FloorReader(_)
+            | Scenario::Sink(_)
+            | Scenario::Durable(_) => {
                 anyhow::bail!("not a server scenario")
             }
         };
@@ -77,7 +81,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `floor` needs no runtime: two plain threads and a loopback TCP pair.
+/// `floor` needs no runtime: plain threads (or a reader process) and loopback TCP.
 fn run_floor(args: &floor::FloorArgs) -> std::process::ExitCode {
     match floor::run(args).and_then(|r| r.emit(args.json.as_deref())) {
         Ok(()) => std::process::ExitCode::SUCCESS,
