@@ -31,6 +31,25 @@ pub fn source_for(target: &SocketAddr, index: usize, per_source: usize) -> Optio
     }
 }
 
+/// Defer the local port choice from bind() to connect(): bind(port 0) searches the ephemeral range
+/// for a port unused by any socket (slow once thousands are taken); connect() only needs the
+/// 4-tuple to be unique.
+pub fn bind_address_no_port(sock: &tokio::net::TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: valid socket fd, and a pointer/length pair for a c_int that outlives the call.
+    // Failure (older kernel) only means the slower bind-time port search.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,25 +56,6 @@ fn classify(e: std::io::Error, what: &str) -> ConnectError {
     }
 }
 
-/// Defer the local port choice from bind() to connect(): bind(port 0) searches the ephemeral range
-/// for a port unused by any socket (slow once thousands are taken); connect() only needs the
-/// 4-tuple to be unique.
-fn bind_address_no_port(sock: &TcpSocket) {
-    use std::os::fd::AsRawFd;
-    let one: libc::c_int = 1;
-    // SAFETY: valid socket fd, and a pointer/length pair for a c_int that outlives the call.
-    // Failure (older kernel) only means the slower bind-time port search.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
 /// A Pusher frame as received; `data` is left raw (a JSON string for events, sometimes an object).
 #[derive(Deserialize)]
 struct Incoming<'a> {
@@ -127,7 +108,7 @@ pub async fn open_ws(ctx: &ClientCtx, index: usize) -> Result<Ws, ConnectError> 
     let sock = if ctx.target.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
         .map_err(|e| classify(e, "socket"))?;
     if let Some(src) = source_for(&ctx.target, index, ctx.conns_per_source) {
-        bind_address_no_port(&sock);
+        crate::source_addr::bind_address_no_port(&sock);
         sock.bind(src).map_err(|e| classify(e, &format!("bind {src}")))?;
     }
     let stream = sock.connect(ctx.target).await.map_err(|e| classify(e, "connect"))?;

@@ -32,6 +32,7 @@ pub async fn connect(
 ) -> anyhow::Result<Ws> {
     let sock = TcpSocket::new_v4()?;
     if let Some(src) = source_for(&target, index, per_source) {
+        crate::source_addr::bind_address_no_port(&sock);
         sock.bind(src)?;
     }
     let stream = sock.connect(target).await?;
