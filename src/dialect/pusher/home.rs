@@ -1,6 +1,8 @@
 //! The home-shard side of the Pusher dialect: answering questions about this shard's
 //! connections and the channels homed here, and applying notices. Member and count events are
 //! published from here, so every shard's subscribers see them in the order the home decided.
+//! In cluster mode the home also counts the other nodes' members and subscribers (`cluster`)
+//! and publishes these events to this node's subscribers only.
 
 use super::{
     channel::ChannelKind,
