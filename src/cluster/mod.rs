@@ -2,7 +2,8 @@
 //! it has subscribers for (one NATS subscription per topic with local subscribers on any
 //! shard), so a publish to a topic nobody on a node follows costs that node nothing; dialects
 //! replicate the state that must be exact cluster-wide (presence, counts, sessions) as small
-//! broadcasts, and answer queries (REST counts, member lists) by asking the other nodes.
+//! broadcasts, and answer queries (REST subscriber counts, channel lists) by asking the other
+//! nodes.
 //!
 //! The NATS client (async-nats) runs on a thread of its own with its own runtime (`node`). The
 //! shards talk to it through bounded channels (flume: sent from any thread, awaited on a glommio

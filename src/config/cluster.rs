@@ -59,6 +59,10 @@ pub struct ClusterConfig {
     pub digest_interval_secs: u64,
     /// What a publish does while the link is down. Default `local`.
     pub when_down: WhenDown,
+    /// A dialect's snapshot of its replicated state (sent when a node's link comes up or a
+    /// node appears) travels in messages of about this many bytes. Default 262144; NATS
+    /// refuses messages over its `max_payload` (1 MiB by default), so keep it below that.
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl Default for ClusterConfig {
@@ -76,6 +80,7 @@ impl Default for ClusterConfig {
             reconnect_max_ms: 5000,
             digest_interval_secs: 30,
             when_down: WhenDown::Local,
+            snapshot_chunk_bytes: 262_144,
         }
     }
 }
@@ -119,6 +124,7 @@ impl ClusterConfig {
             ("cluster.queue_capacity", self.queue_capacity as u64),
             ("cluster.reconnect_min_ms", self.reconnect_min_ms),
             ("cluster.digest_interval_secs", self.digest_interval_secs),
+            ("cluster.snapshot_chunk_bytes", self.snapshot_chunk_bytes as u64),
         ];
         for (key, value) in positive {
             if value == 0 {

@@ -203,6 +203,26 @@ impl Shard {
         (added, ready)
     }
 
+    /// Cluster mode, before a subscription that promises delivery from its reply on: when
+    /// this shard has no subscriber of the topic yet, has the node follow it now and returns
+    /// what tells when the other nodes' publications will reach it. Pair with
+    /// [`Shard::follow_release`] once the subscription is made or given up.
+    pub fn follow_ahead(&self, ns: u16, topic: &str) -> Option<flume::Receiver<()>> {
+        let link = self.cluster.as_ref()?;
+        if self.state.borrow().topics.get(ns, topic).is_some() {
+            return None;
+        }
+        link.interest(ns, topic, true)
+    }
+
+    /// Undoes [`Shard::follow_ahead`] if the topic got no subscriber here after all.
+    pub fn follow_release(&self, ns: u16, topic: &str) {
+        let Some(link) = &self.cluster else { return };
+        if self.state.borrow().topics.get(ns, topic).is_none() {
+            link.interest(ns, topic, false);
+        }
+    }
+
     /// Unsubscribes a connection; false if it was not subscribed.
     pub fn unsubscribe(&self, key: ConnKey, topic: &str) -> bool {
         let mut state = self.state.borrow_mut();

@@ -145,6 +145,41 @@ impl HomeState {
             .collect()
     }
 
+    /// Whether `user_id` is present on `channel` through this node, and its `user_info`.
+    pub fn member(&self, app: u16, channel: &str, user_id: &str) -> Option<Option<&str>> {
+        self.presence.get(app, channel)?.get(user_id)
+    }
+
+    /// Members of `channel` through this node, in join order, with their `user_info` text.
+    pub fn members(&self, app: u16, channel: &str) -> Vec<(&str, Option<&str>)> {
+        self.presence.get(app, channel).map(|p| p.members().collect()).unwrap_or_default()
+    }
+
+    /// Every member homed here: (app, channel, user, user_info), for a cluster snapshot.
+    pub fn all_members(&self) -> Vec<(u16, String, String, Option<String>)> {
+        let mut out = Vec::new();
+        for (app, map) in self.presence.0.iter().enumerate() {
+            for (channel, presence) in map {
+                for (user, info) in presence.members() {
+                    let info = info.map(str::to_string);
+                    out.push((app as u16, channel.to_string(), user.to_string(), info));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every channel homed here with subscribers on this node: (app, channel, subscribers).
+    pub fn all_counts(&self) -> Vec<(u16, String, u64)> {
+        let mut out = Vec::new();
+        for (app, map) in self.counts.0.iter().enumerate() {
+            for (channel, count) in map.iter().filter(|(_, c)| c.total > 0) {
+                out.push((app as u16, channel.to_string(), count.total));
+            }
+        }
+        out
+    }
+
     /// Keeps the last event of a cache channel.
     pub fn cache_set(&mut self, app: u16, channel: &str, event: &str, data: &str, now: Instant) {
         let cached = Cached { event: event.into(), data: data.into(), stored: now };

@@ -2,13 +2,16 @@
 //! client messages (`inbound`, `session`), server messages (`outbound`), channel names and
 //! authorization (`channel`, `auth`), socket ids (`socket_id`), the close codes (`close`),
 //! presence, cache, counts and watchlists on home shards (`home`, `home_state`, `presence`,
-//! `watch`, `watchlist`), the signed REST API (`rest`) and what shards say to each other
-//! (`messages`). Apps are the engine's namespaces: app `i` is namespace `i`.
+//! `watch`, `watchlist`), the signed REST API (`rest`), what shards say to each other
+//! (`messages`) and, in cluster mode, what nodes say to each other (`wire`), what this node
+//! holds of theirs (`replica`) and the glue that turns both into events (`cluster`). Apps are
+//! the engine's namespaces: app `i` is namespace `i`.
 
 pub mod admit;
 pub mod auth;
 pub mod channel;
 pub mod close;
+pub mod cluster;
 pub mod home;
 pub mod home_state;
 pub mod identity;
@@ -24,6 +27,7 @@ pub mod socket_id;
 pub mod url;
 pub mod watch;
 pub mod watchlist;
+pub mod wire;
 
 use crate::{
     config::{AppConfig, Config},
@@ -86,6 +90,8 @@ pub struct Pusher {
     pub rates: RefCell<AHashMap<ConnKey, (u32, u16)>>,
     /// Channels per app: the ones homed here, and this shard's claims (`quota`).
     pub quota: RefCell<quota::Quota>,
+    /// Cluster mode: the other nodes' state of what is homed here.
+    pub cluster: RefCell<cluster::ClusterSide>,
 }
 
 impl Pusher {
@@ -198,6 +204,7 @@ impl PusherDialect {
             home: RefCell::default(),
             rates: RefCell::default(),
             quota: RefCell::default(),
+            cluster: RefCell::default(),
         }))
     }
 }
@@ -292,6 +299,28 @@ impl Dialect for PusherDialect {
 
     fn client_id(&self, shard: &Shard, key: ConnKey) -> String {
         self.0.socket_id(shard, key).to_string()
+    }
+
+    fn on_cluster(&self, shard: &Rc<Shard>, node: &Arc<str>, body: bytes::Bytes) {
+        cluster::on_broadcast(&self.0, shard, node, &body);
+    }
+
+    fn answer_node(
+        &self,
+        shard: &Rc<Shard>,
+        _node: &Arc<str>,
+        body: bytes::Bytes,
+    ) -> LocalFuture<'static, bytes::Bytes> {
+        let (pusher, shard) = (self.0.clone(), shard.clone());
+        Box::pin(async move { cluster::answer(&pusher, &shard, &body).await })
+    }
+
+    fn on_nodes(&self, shard: &Rc<Shard>, up: &[Arc<str>], gone: &[Arc<str>], _: &[Arc<str>]) {
+        cluster::on_nodes(&self.0, shard, up, gone);
+    }
+
+    fn on_link(&self, shard: &Rc<Shard>, up: bool) {
+        cluster::on_link(&self.0, shard, up);
     }
 }
 

@@ -82,19 +82,32 @@ impl Presence {
             .filter_map(|id| self.members.get(id).map(|m| (&**id, m.user_info.as_deref())))
     }
 
+    /// Whether `user_id` is a member, and its `user_info` text.
+    pub fn get(&self, user_id: &str) -> Option<Option<&str>> {
+        self.members.get(user_id).map(|m| m.user_info.as_deref())
+    }
+
     /// The `presence` object of `subscription_succeeded`: `{"presence":{"ids","hash","count"}}`.
     pub fn snapshot_json(&self) -> String {
-        let mut ids = Vec::with_capacity(self.count());
-        let mut hash = serde_json::Map::new();
-        for (id, info) in self.members() {
-            ids.push(serde_json::Value::String(id.to_string()));
-            let info =
-                info.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(serde_json::Value::Null);
-            hash.insert(id.to_string(), info);
-        }
-        serde_json::json!({"presence": {"ids": ids, "hash": hash, "count": self.count()}})
-            .to_string()
+        snapshot_json(self.members())
     }
+}
+
+/// The `presence` object of `subscription_succeeded` for these members.
+pub fn snapshot_json<'a>(members: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> String {
+    let mut ids = Vec::new();
+    let mut hash = serde_json::Map::new();
+    for (id, info) in members {
+        if hash.contains_key(id) {
+            continue;
+        }
+        ids.push(serde_json::Value::String(id.to_string()));
+        let info =
+            info.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(serde_json::Value::Null);
+        hash.insert(id.to_string(), info);
+    }
+    let count = ids.len();
+    serde_json::json!({"presence": {"ids": ids, "hash": hash, "count": count}}).to_string()
 }
 
 #[cfg(test)]

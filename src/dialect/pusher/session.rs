@@ -195,6 +195,26 @@ impl Conn<'_> {
         if let Some(why) = refused {
             return self.error(&why);
         }
+        let Some(ready) = self.shard.follow_ahead(self.app, name) else {
+            return self.admit(name);
+        };
+        // Cluster mode: `subscription_succeeded` promises the publications made after it, on
+        // any node; so it waits until NATS has this node's interest in the channel.
+        let (pusher, shard, key, app) =
+            (self.pusher.clone(), self.shard.clone(), self.key, self.app);
+        let (socket, name) = (self.socket, name.to_string());
+        glommio::spawn_local(async move {
+            followed(&shard, ready).await;
+            if shard.is_open(key) {
+                Conn { pusher: &pusher, shard: &shard, key, app, socket }.admit(&name);
+            }
+            shard.follow_release(app, &name);
+        })
+        .detach();
+    }
+
+    /// A subscription that passed its checks, counted against `max_channels_per_app`.
+    fn admit(&self, name: &str) {
         match quota::admit(self.pusher, self.shard, self.app, name) {
             Admit::Now => self.subscribed(name),
             Admit::Ask => {
@@ -268,6 +288,7 @@ impl Conn<'_> {
                     return error(&shard, key, &why);
                 }
             }
+            let ready = shard.follow_ahead(app, &name);
             let home = shard.home_of(app, &name);
             let member = ConnAddr::new(shard.id(), key);
             let question = Question::Join {
@@ -278,7 +299,11 @@ impl Conn<'_> {
                 user_info,
             };
             let answer = pusher.ask(&shard, home, question).await;
+            if let Some(ready) = ready {
+                followed(&shard, ready).await;
+            }
             finish_join(&pusher, &shard, key, app, &name, &user_id, answer);
+            shard.follow_release(app, &name);
             quota::settle(&pusher, &shard, app, &name, None);
         })
         .detach();
@@ -433,6 +458,16 @@ fn member(
         return Err(format!("user_info larger than {} bytes", app.max_presence_user_info_bytes));
     }
     Ok((user_id, user_info))
+}
+
+/// Waits until the node follows a channel on NATS, or `query_timeout_ms` at most (a link
+/// that is down answers at once: nothing will come from the other nodes then anyway).
+async fn followed(shard: &Shard, ready: flume::Receiver<()>) {
+    let most = std::time::Duration::from_millis(shard.config.cluster.query_timeout_ms);
+    let told = async {
+        let _ = ready.recv_async().await;
+    };
+    futures_lite::future::or(told, glommio::timer::sleep(most)).await;
 }
 
 /// Completes a presence subscription with the home shard's answer.

@@ -1,12 +1,16 @@
 //! Channel and user queries: `GET /channels`, `GET /channels/{name}`, `GET /channels/{name}/users`
 //! and `POST /users/{id}/terminate_connections`. Counts are gathered from every shard when asked,
-//! so they are exact at the time of the query.
+//! so they are exact at the time of the query. In cluster mode subscriber counts and channel
+//! lists also ask the other nodes (an answer missing a node says `X-Pushgate-Partial: true`);
+//! members come from the channel's home, which holds the other nodes' members already.
 
 use crate::{
     dialect::pusher::{
         channel::{self, ChannelKind},
+        cluster,
         home::LISTING_SLICE,
         messages::{Question, Reply as Answered, Tell},
+        wire::{Ask, Told},
         Pusher,
     },
     engine::{self, shard::Shard},
@@ -71,7 +75,12 @@ pub async fn list(
         return Err(ApiError::bad_request("user_count needs filter_by_prefix=presence-"));
     }
     let question = Question::Channels { app, prefix: prefix.to_string() };
-    let answers = pusher.ask_all(shard, question).await;
+    let ask = Ask::Channels { app: pusher.app(app).id.clone(), prefix: prefix.to_string() };
+    let (answers, (remote, complete)) = futures_lite::future::zip(
+        pusher.ask_all(shard, question),
+        cluster::ask_nodes(pusher, shard, &ask),
+    )
+    .await;
     // Merged and written in slices, the shard serving its other connections between them: a
     // listing of 200,000 channels takes a while, and the Pusher API has no pagination.
     let mut subscribers: BTreeMap<String, u64> = BTreeMap::new();
@@ -87,6 +96,13 @@ pub async fn list(
                 }
             }
             users.extend(presence);
+        }
+    }
+    for told in remote {
+        if let Told::Channels { channels } = told {
+            for (name, n) in channels {
+                *subscribers.entry(name).or_default() += n;
+            }
         }
     }
     let mut body = Vec::with_capacity(32 * subscribers.len() + 16);
@@ -112,7 +128,7 @@ pub async fn list(
         }
     }
     body.extend_from_slice(b"}}");
-    Ok(json(StatusCode::OK, body))
+    Ok(partial(json(StatusCode::OK, body), complete))
 }
 
 /// `GET /apps/{id}/channels/{name}?info=...`: `occupied` always, the rest when asked.
@@ -124,7 +140,7 @@ pub async fn show(
     info: &Info,
 ) -> Result<Reply, ApiError> {
     info.check(name)?;
-    let subscribers = subscription_count(pusher, shard, app, name).await;
+    let (subscribers, complete) = subscription_count(pusher, shard, app, name).await;
     let mut body = Map::new();
     body.insert("occupied".into(), json!(subscribers > 0));
     if info.user_count {
@@ -141,7 +157,17 @@ pub async fn show(
             body.insert("cache".into(), json!({ "data": data, "ttl": ttl }));
         }
     }
-    Ok(json(StatusCode::OK, Value::Object(body).to_string()))
+    Ok(partial(json(StatusCode::OK, Value::Object(body).to_string()), complete))
+}
+
+/// Marks an answer some node did not contribute to.
+fn partial(mut reply: Reply, complete: bool) -> Reply {
+    if !complete {
+        reply
+            .headers_mut()
+            .insert("x-pushgate-partial", hyper::header::HeaderValue::from_static("true"));
+    }
+    reply
 }
 
 /// `GET /apps/{id}/channels/{name}/users`: presence channels only.
@@ -159,24 +185,34 @@ pub async fn users(
     Ok(json(StatusCode::OK, json!({ "users": users }).to_string()))
 }
 
-/// `POST /apps/{id}/users/{user_id}/terminate_connections`: every shard closes that user's
-/// signed-in connections.
+/// `POST /apps/{id}/users/{user_id}/terminate_connections`: every shard (of every node) closes
+/// that user's signed-in connections.
 pub fn terminate(pusher: &Pusher, shard: &Rc<Shard>, app: u16, user_id: &str) -> Reply {
+    cluster::terminate(pusher, shard, app, user_id);
     for peer in 0..shard.nr_shards() {
         pusher.tell(shard, peer, Tell::Terminate { app, user_id: user_id.to_string() });
     }
     json(StatusCode::OK, "{}")
 }
 
-/// Subscribers of a channel over all shards.
-pub async fn subscription_count(pusher: &Pusher, shard: &Rc<Shard>, app: u16, name: &str) -> u64 {
+/// Subscribers of a channel over all shards (and nodes), and whether every node answered.
+pub async fn subscription_count(
+    pusher: &Pusher,
+    shard: &Rc<Shard>,
+    app: u16,
+    name: &str,
+) -> (u64, bool) {
     let question = Question::Subscribers { app, channel: name.to_string() };
-    pusher
-        .ask_all(shard, question)
-        .await
-        .into_iter()
-        .map(|a| if let Answered::Count(n) = a { n } else { 0 })
-        .sum()
+    let ask = Ask::Subscribers { app: pusher.app(app).id.clone(), channel: name.to_string() };
+    let (here, (remote, complete)) = futures_lite::future::zip(
+        pusher.ask_all(shard, question),
+        cluster::ask_nodes(pusher, shard, &ask),
+    )
+    .await;
+    let here: u64 = here.into_iter().map(|a| if let Answered::Count(n) = a { n } else { 0 }).sum();
+    let there: u64 =
+        remote.into_iter().map(|t| if let Told::Count { count } = t { count } else { 0 }).sum();
+    (here + there, complete)
 }
 
 /// Member ids of a presence channel, from its home shard.
@@ -204,7 +240,7 @@ pub async fn publish_info(
         attributes.insert("user_count".into(), json!(users));
     }
     if info.subscription_count && !presence {
-        let count = subscription_count(pusher, shard, app, name).await;
+        let (count, _) = subscription_count(pusher, shard, app, name).await;
         attributes.insert("subscription_count".into(), json!(count));
     }
     Value::Object(attributes)
