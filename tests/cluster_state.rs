@@ -1,7 +1,8 @@
 //! Cluster-wide Pusher state with a real nats-server and several pushgate nodes on 127.0.0.1:
 //! presence members and counts exact from any node, member events once per subscriber,
 //! webhooks once per cluster, a killed node's members removed, a new node learning what the
-//! others hold, termination and watchlists across nodes. Skipped (with a message) where
+//! others hold, termination and watchlists across nodes, and the partial-answer header when a
+//! node does not answer. Skipped (with a message) where
 //! nats-server is not installed. Never asserts timings: every wait is bounded and polled.
 
 mod common;
@@ -310,4 +311,53 @@ fn watchlist_event(client: &mut Client) -> (String, String) {
         event["name"].as_str().unwrap_or("").to_string(),
         event["user_ids"][0].as_str().unwrap_or("").to_string(),
     )
+}
+
+/// GET a signed Pusher REST path on `node`; returns (status, body, `X-Pushgate-Partial`).
+fn get_with_partial(node: &Server, action: &str, params: &[(&str, &str)]) -> (u16, Value, bool) {
+    let path = format!("/apps/{}/{action}", common::APP_ID);
+    let query = common::sign_with("GET", &path, "", params, common::now());
+    let url = format!("http://127.0.0.1:{}{path}?{query}", node.port);
+    let mut reply = common::agent().get(&url).call().expect("http request");
+    let partial = reply.headers().get("x-pushgate-partial").is_some_and(|v| v == "true");
+    let text = reply.body_mut().read_to_string().unwrap_or_default();
+    (reply.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::String(text)), partial)
+}
+
+#[test]
+fn an_answer_missing_a_node_says_so_with_x_pushgate_partial() {
+    let Some(nats) = nats() else { return };
+    // A node that dies stays in the live set for a minute here, so queries still ask it and
+    // go without its answer after query_timeout_ms.
+    let config = |name: &str| {
+        format!(
+            "[cluster]\nadapter = \"nats\"\nservers = [\"{}\"]\nnode = \"{name}\"\n\
+             heartbeat_ms = 200\nnode_timeout_ms = 60000\nquery_timeout_ms = 300\n",
+            nats.url()
+        )
+    };
+    let mut nodes: Vec<Server> =
+        (0..3).map(|i| Server::start(&config(&format!("node-{i}")), 1)).collect();
+    wait_until(|| nodes.iter().all(|node| node.cluster_metric("nodes") == 2));
+    let mut one = nodes[1].client();
+    one.subscribe("partial");
+    let mut two = nodes[2].client();
+    two.subscribe("partial");
+    let count = [("info", "subscription_count")];
+    let (status, body, partial) = get_with_partial(&nodes[0], "channels/partial", &count);
+    assert_eq!((status, partial), (200, false), "{body}");
+    assert_eq!(body, json!({"occupied": true, "subscription_count": 2}));
+    let (_, list, partial) = get_with_partial(&nodes[0], "channels", &[]);
+    assert!(!partial, "{list}");
+    assert_eq!(list, json!({"channels": {"partial": {}}}));
+    // SIGKILL node-2: node-0 still counts it as live and asks it in vain.
+    drop(two);
+    drop(nodes.remove(2));
+    let (status, body, partial) = get_with_partial(&nodes[0], "channels/partial", &count);
+    assert_eq!((status, partial), (200, true), "{body}");
+    assert_eq!(body, json!({"occupied": true, "subscription_count": 1}));
+    let (status, list, partial) = get_with_partial(&nodes[0], "channels", &[]);
+    assert_eq!((status, partial), (200, true), "{list}");
+    assert_eq!(list, json!({"channels": {"partial": {}}}));
+    drop(one);
 }
