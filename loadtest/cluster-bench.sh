@@ -14,7 +14,8 @@
 # Environment: OUT (/tmp/pushgate-cluster-<date>), REPEATS (3), N (10000), RATE (10), DURATION
 # (10), PAYLOAD (64), SERVERS ("pushgate sockudo"; sockudo is skipped with a note when its binary
 # is missing), LAYOUTS ("single cluster"), PIN (1), PUSHGATE_BIN, LOAD_BIN, SOCKUDO_BIN
-# (/work/sockudo-nats/bin/sockudo, built with --features nats), NATS_BIN (/usr/sbin/nats-server).
+# (/work/sockudo-nats/bin/sockudo, built with --features nats), NATS_BIN (/usr/sbin/nats-server),
+# QUIET_MAX_SECS (900: total wait, over the series, for no compiler to run before a run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +32,9 @@ PUSHGATE_BIN=${PUSHGATE_BIN:-target/release/pushgate}
 LOAD_BIN=${LOAD_BIN:-target/release/pushgate-load}
 SOCKUDO_BIN=${SOCKUDO_BIN:-/work/sockudo-nats/bin/sockudo}
 NATS_BIN=${NATS_BIN:-/usr/sbin/nats-server}
+QUIET_MAX_SECS=${QUIET_MAX_SECS:-900}
 NODES=3
+QUIET_WAITED=0
 
 mkdir -p "$OUT/raw" "$OUT/logs"
 PIDS=()
@@ -52,6 +55,21 @@ stop_all() { # TERM every process this script started, KILL after 3 s
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
+
+# Wait (bounded over the whole series) until no compiler or cargo job runs: on 2 cores a build
+# beside the run moves p50 from tens to hundreds of ms. quiet.log says what each run found.
+quiet() {
+    local t0=$SECONDS
+    while pgrep -x rustc >/dev/null || pgrep -f 'cargo (build|install|test|clippy|bench)' >/dev/null; do
+        if [ "$QUIET_WAITED" -ge "$QUIET_MAX_SECS" ]; then
+            echo "$(date -u +%T) $1 BUSY (wait budget spent) load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/quiet.log"
+            return 0
+        fi
+        sleep 5
+        QUIET_WAITED=$((QUIET_WAITED + 5))
+    done
+    echo "$(date -u +%T) $1 quiet (waited $((SECONDS - t0))s) load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/quiet.log"
+}
 
 server_cpu() { if [ "$PIN" = 1 ]; then echo "taskset -c 0"; fi; }
 tool_cpu() { if [ "$PIN" = 1 ]; then echo "taskset -c 1"; fi; }
@@ -139,6 +157,7 @@ run_one() { # server layout repeat
     local server=$1 layout=$2 r=$3 i n=1 extra=() subs
     RUN="$server-$layout-r$r"
     NODE_PORTS=(); NODE_PIDS=(); NATS_PID=""; NATS_PORT=""
+    quiet "$RUN"
     [ "$layout" = cluster ] && { n=$NODES; start_nats || return 1; }
     for i in $(seq 0 $((n - 1))); do
         "start_$server" "$i" "$([ "$layout" = cluster ] && echo 1 || echo 0)" || return 1
@@ -189,7 +208,7 @@ import json, pathlib, statistics, sys
 out, n, rate, dur, payload, pin = sys.argv[1:]
 rows = {}
 for meta in sorted(pathlib.Path(out, "raw").glob("*.meta")):
-    m = dict(kv.split("=", 1) for kv in meta.read_text().split(" ", 4)[:4])
+    m = dict(kv.split("=", 1) for kv in meta.read_text().split(" ", 4))
     try:
         j = json.loads(meta.with_suffix(".json").read_text())
     except (OSError, ValueError):
@@ -206,6 +225,7 @@ for meta in sorted(pathlib.Path(out, "raw").glob("*.meta")):
         "cpu": node_cpu / delivered,
         "nats": None if nats_cpu is None else nats_cpu / delivered,
         "nats_pct": None if nats_cpu is None else 100 * nats_cpu / 1e6 / window,
+        "load": float(m["loadavg"].split()[0]),
     })
 def cell(runs, k, f):
     v = [r[k] for r in runs if r[k] is not None]
@@ -219,13 +239,15 @@ print("repeats (min–max); every run with fresh processes.")
 print("Placement: " + ("nodes and nats-server on CPU 0, pushgate-load on CPU 1 (taskset)."
                        if pin == "1" else "nothing pinned."))
 print("Node CPU is the sum over the nodes; NATS is nats-server's CPU over the same window")
-print("(publish + drain), also as a share of one core.\n")
-print("| server | layout | runs | deliveries/s | missing | dup | p50 ms | p99 ms | node CPU µs/delivery | NATS CPU µs/delivery | NATS CPU % |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("(publish + drain), also as a share of one core. Load: 1-minute load average when the")
+print("run started (2 cores).\n")
+print("| server | layout | runs | deliveries/s | missing | dup | p50 ms | p99 ms | node CPU µs/delivery | NATS CPU µs/delivery | NATS CPU % | load |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for (srv, lay), runs in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] != "single")):
     print(f"| {srv} | {lay} | {len(runs)} | {cell(runs, 'dps', '{:,.0f}')} | {cell(runs, 'missing', '{:.0f}')} "
           f"| {cell(runs, 'dup', '{:.0f}')} | {cell(runs, 'p50', '{:.1f}')} | {cell(runs, 'p99', '{:.1f}')} "
-          f"| {cell(runs, 'cpu', '{:.2f}')} | {cell(runs, 'nats', '{:.3f}')} | {cell(runs, 'nats_pct', '{:.2f}')} |")
+          f"| {cell(runs, 'cpu', '{:.2f}')} | {cell(runs, 'nats', '{:.3f}')} | {cell(runs, 'nats_pct', '{:.2f}')} "
+          f"| {cell(runs, 'load', '{:.1f}')} |")
 EOF
 cat "$OUT/env.txt" >&2
 [ -f "$OUT/sockudo-missing.txt" ] && cat "$OUT/sockudo-missing.txt" >>"$OUT/summary.md"
