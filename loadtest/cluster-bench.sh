@@ -75,11 +75,12 @@ server_cpu() { if [ "$PIN" = 1 ]; then echo "taskset -c 0"; fi; }
 tool_cpu() { if [ "$PIN" = 1 ]; then echo "taskset -c 1"; fi; }
 
 # A port with no socket on it (pushgate binds without SO_REUSEADDR, so TIME_WAIT leftovers
-# block a port for 60 s); NEXT_PORT moves on so no two processes of a run get the same one.
+# block a port for 60 s), set in the named variable; NEXT_PORT moves on so no two processes of a
+# run get the same one (not called in $(...): the subshell would not move it).
 NEXT_PORT=6201
-free_port() {
+free_port() { # variable
     while ss -Htan "sport = :$NEXT_PORT" | grep -q .; do NEXT_PORT=$((NEXT_PORT + 1)); done
-    echo "$NEXT_PORT"
+    printf -v "$1" '%s' "$NEXT_PORT"
     NEXT_PORT=$((NEXT_PORT + 1))
     [ "$NEXT_PORT" -lt 6900 ] || NEXT_PORT=6201
 }
@@ -95,7 +96,7 @@ wait_listening() { # pid port label
 }
 
 start_nats() { # sets NATS_PORT, NATS_PID
-    NATS_PORT=$(free_port)
+    free_port NATS_PORT
     $(server_cpu) "$NATS_BIN" -a 127.0.0.1 -p "$NATS_PORT" >"$OUT/logs/$RUN-nats.log" 2>&1 &
     NATS_PID=$!
     PIDS+=("$NATS_PID")
@@ -104,7 +105,7 @@ start_nats() { # sets NATS_PORT, NATS_PID
 
 start_pushgate() { # index cluster(0|1): appends to NODE_PORTS / NODE_PIDS
     local i=$1 cfg="$OUT/logs/$RUN-node-$1.toml" port
-    port=$(free_port)
+    free_port port
     : >"$cfg"
     if [ "$2" = 1 ]; then
         printf '[cluster]\nadapter = "nats"\nservers = ["nats://127.0.0.1:%s"]\nnode = "node-%s"\n' \
@@ -118,10 +119,11 @@ start_pushgate() { # index cluster(0|1): appends to NODE_PORTS / NODE_PIDS
 
 start_sockudo() { # index cluster(0|1)
     local i=$1 port mport adapter=local
-    port=$(free_port); mport=$(free_port)
+    free_port port; free_port mport
     [ "$2" = 1 ] && adapter=nats
     # compare.sh's settings (same app, per-app limits lifted, INFO logging off), plus the adapter
-    # and a metrics port of its own per node.
+    # and a metrics port of its own per node. Idempotency off: 5.2.0 refuses to start clustered
+    # with it on unless cache.driver is redis, and the tool's publishes carry no idempotency key.
     env SOCKUDO_DEFAULT_APP_ID=app-id SOCKUDO_DEFAULT_APP_KEY=app-key \
         SOCKUDO_DEFAULT_APP_SECRET=app-secret \
         SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS=1000000 \
@@ -129,7 +131,7 @@ start_sockudo() { # index cluster(0|1)
         SOCKUDO_DEFAULT_APP_MAX_READ_REQUESTS_PER_SECOND=100000000 \
         RATE_LIMITER_ENABLED=false PORT="$port" METRICS_PORT="$mport" RUST_LOG=warn \
         ADAPTER_DRIVER=$adapter NATS_SERVERS="nats://127.0.0.1:${NATS_PORT:-4222}" \
-        INSTANCE_PROCESS_ID="node-$i" \
+        INSTANCE_PROCESS_ID="node-$i" IDEMPOTENCY_ENABLED=false \
         $(server_cpu) "$SOCKUDO_BIN" >"$OUT/logs/$RUN-node-$i.log" 2>&1 &
     NODE_PIDS+=($!); PIDS+=($!); NODE_PORTS+=("$port")
     wait_listening "$!" "$port" "sockudo node $i"
