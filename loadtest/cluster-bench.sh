@@ -15,7 +15,8 @@
 # (10), PAYLOAD (64), SERVERS ("pushgate sockudo"; sockudo is skipped with a note when its binary
 # is missing), LAYOUTS ("single cluster"), PIN (1), PUSHGATE_BIN, LOAD_BIN, SOCKUDO_BIN
 # (/work/sockudo-nats/bin/sockudo, built with --features nats), NATS_BIN (/usr/sbin/nats-server),
-# QUIET_MAX_SECS (900: total wait, over the series, for no compiler to run before a run).
+# QUIET_MAX_SECS (900: total wait, over the series, for a quiet machine before a run), QUIET_LOAD
+# (1.0: the 1-minute load average a quiet machine is under).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,7 @@ LOAD_BIN=${LOAD_BIN:-target/release/pushgate-load}
 SOCKUDO_BIN=${SOCKUDO_BIN:-/work/sockudo-nats/bin/sockudo}
 NATS_BIN=${NATS_BIN:-/usr/sbin/nats-server}
 QUIET_MAX_SECS=${QUIET_MAX_SECS:-900}
+QUIET_LOAD=${QUIET_LOAD:-1.0}
 NODES=3
 QUIET_WAITED=0
 
@@ -56,11 +58,16 @@ stop_all() { # TERM every process this script started, KILL after 3 s
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-# Wait (bounded over the whole series) until no compiler or cargo job runs: on 2 cores a build
-# beside the run moves p50 from tens to hundreds of ms. quiet.log says what each run found.
+# Wait (bounded over the whole series) until no compiler, cargo or test job runs and the load
+# average is under QUIET_LOAD: on 2 cores a build beside the run moves p50 from tens to hundreds
+# of ms. quiet.log says what each run found.
+busy() {
+    pgrep -x rustc >/dev/null || pgrep -x cargo >/dev/null || pgrep -x cargo-nextest >/dev/null ||
+        awk -v max="$QUIET_LOAD" '{ exit !($1 >= max) }' /proc/loadavg
+}
 quiet() {
     local t0=$SECONDS
-    while pgrep -x rustc >/dev/null || pgrep -f 'cargo (build|install|test|clippy|bench)' >/dev/null; do
+    while busy; do
         if [ "$QUIET_WAITED" -ge "$QUIET_MAX_SECS" ]; then
             echo "$(date -u +%T) $1 BUSY (wait budget spent) load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/quiet.log"
             return 0
