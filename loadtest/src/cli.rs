@@ -70,8 +70,13 @@ pub struct Common {
     /// Server address (an IP, or `localhost`).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Port for publishing and, unless `--sub-ports` is given, for subscribers.
     #[arg(long, default_value_t = 6001)]
     pub port: u16,
+    /// Spread subscribers over these ports of `--host`, connection i to the (i % len)-th (several
+    /// nodes of a cluster); publishes still go to `--port`.
+    #[arg(long, value_delimiter = ',', value_name = "PORT,...")]
+    pub sub_ports: Vec<u16>,
     /// Allow a target outside 127.0.0.0/8 and ::1.
     #[arg(long)]
     pub allow_non_loopback: bool,
@@ -88,6 +93,10 @@ pub struct Common {
     /// Server PID: sample its RSS and CPU time before/after.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// More processes whose CPU time over the measured window is reported (other cluster nodes,
+    /// the cluster's message server); repeatable.
+    #[arg(long, value_name = "PID")]
+    pub extra_pid: Vec<u32>,
     /// Write every figure as one JSON object to FILE (`-` for stdout; the summary then goes to stderr).
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
@@ -130,12 +139,30 @@ impl Common {
         Ok(SocketAddr::new(ip, self.port))
     }
 
-    pub fn ws_url(&self) -> String {
-        format!(
-            "ws://{}:{}/app/{}?protocol=7&client=pushgate-load&version=0.1",
-            self.host, self.port, self.app_key
-        )
+    /// The Pusher WebSocket path and query.
+    pub fn ws_path(&self) -> String {
+        format!("/app/{}?protocol=7&client=pushgate-load&version=0.1", self.app_key)
     }
+
+    /// Where subscribers connect to `path`: `--sub-ports` in order, or `--port` alone.
+    pub fn endpoints(&self, path: &str) -> anyhow::Result<Vec<Endpoint>> {
+        let ip = self.target()?.ip();
+        let ports = if self.sub_ports.is_empty() { &[self.port][..] } else { &self.sub_ports };
+        Ok(ports
+            .iter()
+            .map(|&p| Endpoint {
+                addr: SocketAddr::new(ip, p),
+                url: format!("ws://{}:{p}{path}", self.host),
+            })
+            .collect())
+    }
+}
+
+/// One server subscribers connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub url: String,
 }
 
 /// Subscriber population.
@@ -234,6 +261,38 @@ mod tests {
         assert_eq!(a.drain_secs, 3);
         assert_eq!(a.common.json.as_deref(), Some("-"));
         assert!(a.common.target().is_ok());
+    }
+
+    #[test]
+    fn sub_ports_and_extra_pids() {
+        let cli = Cli::try_parse_from([
+            "pushgate-load",
+            "fanout",
+            "--port",
+            "6001",
+            "--sub-ports",
+            "6001,6002,6003",
+            "--extra-pid",
+            "11",
+            "--extra-pid",
+            "12",
+        ]);
+        let Ok(Cli { scenario: Scenario::Fanout(a) }) = cli else {
+            panic!("fanout did not parse");
+        };
+        assert_eq!(a.common.sub_ports, [6001, 6002, 6003]);
+        assert_eq!(a.common.extra_pid, [11, 12]);
+        let ports: Vec<u16> = match a.common.endpoints("/x") {
+            Ok(e) => e.iter().map(|e| e.addr.port()).collect(),
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(ports, [6001, 6002, 6003]);
+        let one = Cli::try_parse_from(["pushgate-load", "idle", "--port", "7000"]);
+        let Ok(Cli { scenario: Scenario::Idle(i) }) = one else { panic!("idle did not parse") };
+        let e = i.common.endpoints("/app/k").unwrap_or_default();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].url, "ws://127.0.0.1:7000/app/k");
+        assert!(i.common.extra_pid.is_empty());
     }
 
     #[test]

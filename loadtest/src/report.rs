@@ -17,6 +17,8 @@ pub struct Report {
     /// End-to-end latency (publisher send → subscriber receive), microseconds.
     pub latency_us: Option<Percentiles>,
     pub server: Option<ServerReport>,
+    /// The `--extra-pid` processes' CPU over the same window as the server's.
+    pub extra: Vec<ProcCpu>,
     pub client: ClientReport,
     pub churn: Option<ChurnReport>,
     pub notes: Vec<String>,
@@ -77,6 +79,15 @@ pub struct ServerReport {
     /// (RSS after connecting − RSS at start) / connections, bytes.
     pub rss_bytes_per_conn: Option<f64>,
     /// Server CPU over the measured window (publish + drain for fanout, hold for idle).
+    pub cpu_us_window: Option<u64>,
+    pub cpu_us_per_delivery: Option<f64>,
+}
+
+/// One `--extra-pid` process's CPU over the measured window.
+#[derive(Debug, Default, Serialize)]
+pub struct ProcCpu {
+    pub pid: u32,
+    /// `None` if the process could not be sampled (gone, or not ours to read).
     pub cpu_us_window: Option<u64>,
     pub cpu_us_per_delivery: Option<f64>,
 }
@@ -165,6 +176,15 @@ impl Report {
                 s.rss_bytes_per_conn.map(|x| format!("{x:.0}")).unwrap_or("-".into()),
                 s.cpu_us_window.map(|x| x.to_string()).unwrap_or("-".into()),
                 s.cpu_us_per_delivery.map(|x| format!("{x:.2}")).unwrap_or("-".into()),
+            )?;
+        }
+        for x in &self.extra {
+            writeln!(
+                w,
+                "extra pid {}: CPU {} us in window; {} CPU us/delivery",
+                x.pid,
+                x.cpu_us_window.map(|x| x.to_string()).unwrap_or("-".into()),
+                x.cpu_us_per_delivery.map(|x| format!("{x:.2}")).unwrap_or("-".into()),
             )?;
         }
         if let Some(e) = &self.client.end {

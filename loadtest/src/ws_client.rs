@@ -1,6 +1,7 @@
 //! One Pusher WebSocket subscriber: TCP connect (bound source address), handshake, subscribe, receive loop.
 
 use crate::accounting::SeqTracker;
+use crate::cli::Endpoint;
 use crate::payload;
 use crate::source_addr::source_for;
 use crate::stats::LiveStats;
@@ -8,7 +9,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,8 +22,8 @@ pub type Ws = WebSocketStream<TcpStream>;
 
 /// Everything a subscriber needs to know, shared by all connections.
 pub struct ClientCtx {
-    pub url: String,
-    pub target: SocketAddr,
+    /// Connection i opens to `endpoints[i % len]`; never empty.
+    pub endpoints: Vec<Endpoint>,
     pub conns_per_source: usize,
     pub channel_prefix: String,
     pub event_name: String,
@@ -34,6 +34,17 @@ pub struct ClientCtx {
 impl ClientCtx {
     pub fn channel_name(&self, ch: usize) -> String {
         format!("{}{ch}", self.channel_prefix)
+    }
+
+    /// The server connection `index` opens to (round robin over the endpoints).
+    pub fn endpoint(&self, index: usize) -> &Endpoint {
+        &self.endpoints[index % self.endpoints.len()]
+    }
+
+    /// The endpoints' URLs, for reports.
+    pub fn describe(&self) -> String {
+        let urls: Vec<&str> = self.endpoints.iter().map(|e| e.url.as_str()).collect();
+        urls.join(" ")
     }
 }
 
@@ -103,21 +114,22 @@ pub async fn connect_and_subscribe(
     Ok(ws)
 }
 
-/// Open TCP (from the source address for `index`) and do the WebSocket handshake to `ctx.url`.
+/// Open TCP (from the source address for `index`) and do the WebSocket handshake to the
+/// endpoint for `index`.
 pub async fn open_ws(ctx: &ClientCtx, index: usize) -> Result<Ws, ConnectError> {
-    let sock = if ctx.target.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+    let Endpoint { addr, url } = ctx.endpoint(index);
+    let sock = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
         .map_err(|e| classify(e, "socket"))?;
-    if let Some(src) = source_for(&ctx.target, index, ctx.conns_per_source) {
+    if let Some(src) = source_for(addr, index, ctx.conns_per_source) {
         crate::source_addr::bind_address_no_port(&sock);
         sock.bind(src).map_err(|e| classify(e, &format!("bind {src}")))?;
     }
-    let stream = sock.connect(ctx.target).await.map_err(|e| classify(e, "connect"))?;
+    let stream = sock.connect(*addr).await.map_err(|e| classify(e, "connect"))?;
     let _ = stream.set_nodelay(true);
     let cfg = WebSocketConfig::default().read_buffer_size(4096);
-    let (ws, _resp) =
-        tokio_tungstenite::client_async_with_config(ctx.url.as_str(), stream, Some(cfg))
-            .await
-            .map_err(|e| ConnectError::Other(format!("websocket handshake: {e}")))?;
+    let (ws, _resp) = tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(cfg))
+        .await
+        .map_err(|e| ConnectError::Other(format!("websocket handshake: {e}")))?;
     Ok(ws)
 }
 

@@ -61,8 +61,7 @@ pub async fn run(args: &CallsArgs, nofile: u64) -> anyhow::Result<CallsReport> {
     let stats = Arc::new(LiveStats::new(common.workers as usize * 8));
     let pusher = make_ctx(common, "", stats.clone())?;
     let ctx = Arc::new(ClientCtx {
-        url: format!("ws://{}:{}{}", common.host, common.port, args.gateway.path),
-        target: pusher.target,
+        endpoints: common.endpoints(&args.gateway.path)?,
         conns_per_source: pusher.conns_per_source,
         channel_prefix: String::new(),
         event_name: String::new(),
@@ -118,7 +117,7 @@ pub async fn run(args: &CallsArgs, nofile: u64) -> anyhow::Result<CallsReport> {
     let calls = calls.load(Relaxed);
     Ok(CallsReport {
         scenario: "gateway-calls",
-        target: ctx.url.clone(),
+        target: ctx.describe(),
         params: params(args),
         connected,
         calls,

@@ -17,7 +17,8 @@ use crate::cli::FanoutArgs;
 use crate::publisher::{http_connect, run_schedule, PubResult, Schedule};
 use crate::report::{DeliveryReport, PublishReport, Report};
 use crate::scenarios::{
-    client_report, conn_report, params, population, server_report, server_sample, COLLECT_LIMIT,
+    client_report, conn_report, extra_report, extra_samples, params, population, server_report,
+    server_sample, COLLECT_LIMIT,
 };
 use crate::stats::{spawn_progress, LiveStats, Percentiles};
 use crate::ws_client::ClientCtx;
@@ -71,10 +72,8 @@ fn context(
 ) -> anyhow::Result<Arc<ClientCtx>> {
     let common = &args.common;
     let pusher = crate::scenarios::make_ctx(common, &args.event_name, stats)?;
-    let url = format!("ws://{}:{}{}", common.host, common.port, opts.path);
     Ok(Arc::new(ClientCtx {
-        url,
-        target: pusher.target,
+        endpoints: common.endpoints(&opts.path)?,
         conns_per_source: pusher.conns_per_source,
         channel_prefix: pusher.channel_prefix.clone(),
         event_name: pusher.event_name.clone(),
@@ -108,6 +107,7 @@ pub async fn run(args: &GatewayArgs, nofile: u64) -> anyhow::Result<Report> {
         client::Routes { register: args.register_uri.clone(), sub_add: args.sub_uri.clone() };
     let pop = client::open(&ctx, &routes, &fan.conns, common, &stop_rx).await;
     let s_conn = server_sample(common);
+    let x_conn = extra_samples(common);
     let connected = stats.connected.load(Relaxed);
     if connected == 0 {
         notes.push("no connection could subscribe; nothing was published".into());
@@ -158,6 +158,7 @@ pub async fn run(args: &GatewayArgs, nofile: u64) -> anyhow::Result<Report> {
     }
     let drain_secs = drain_start.elapsed().as_secs_f64();
     let s_end = server_sample(common);
+    let x_end = extra_samples(common);
     let mut connections = conn_report(&stats, &pop);
     let _ = stop_tx.send(true);
     let results = population::collect(pop, COLLECT_LIMIT).await;
@@ -180,9 +181,10 @@ pub async fn run(args: &GatewayArgs, nofile: u64) -> anyhow::Result<Report> {
     }
     Ok(Report {
         scenario: "gateway".into(),
-        target: ctx.url.clone(),
+        target: ctx.describe(),
         params: params(args),
         server: server_report(common, s_start, s_conn, s_conn, s_end, connected, Some(t.delivered)),
+        extra: extra_report(common, &x_conn, &x_end, t.delivered),
         connections,
         publish: Some(PublishReport {
             duration_secs: pub_secs,

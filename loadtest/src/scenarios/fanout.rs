@@ -2,8 +2,8 @@
 
 use super::churn::{self, ChurnPlan};
 use super::{
-    client_report, conn_report, make_ctx, params, population, server_report, server_sample,
-    COLLECT_LIMIT,
+    client_report, conn_report, extra_report, extra_samples, make_ctx, params, population,
+    server_report, server_sample, COLLECT_LIMIT,
 };
 use crate::accounting::{tally, BitSet};
 use crate::cli::{ChurnArgs, FanoutArgs};
@@ -47,6 +47,7 @@ pub async fn run(
     let progress = (!common.quiet).then(|| spawn_progress(stats.clone(), label));
     let pop = population::open_for(&ctx, &args.conns, common, &stop_rx).await;
     let s_conn = server_sample(common);
+    let x_conn = extra_samples(common);
     let connected = stats.connected.load(Relaxed);
     if connected == 0 {
         notes.push("no connection could subscribe; nothing was published".into());
@@ -119,6 +120,7 @@ pub async fn run(
     }
     let drain_secs = drain_start.elapsed().as_secs_f64();
     let s_end = server_sample(common);
+    let x_end = extra_samples(common);
 
     let churn = match churn_task {
         Some(t) => t.await.ok(),
@@ -157,12 +159,13 @@ pub async fn run(
     }
     Ok(Report {
         scenario: label.into(),
-        target: ctx.url.clone(),
+        target: ctx.describe(),
         params: match churn_args {
             Some(c) => params(c),
             None => params(args),
         },
         server: server_report(common, s_start, s_conn, s_conn, s_end, connected, Some(t.delivered)),
+        extra: extra_report(common, &x_conn, &x_end, t.delivered),
         connections,
         publish: Some(PublishReport {
             duration_secs: pub_secs,

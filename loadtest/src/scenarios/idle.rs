@@ -45,7 +45,7 @@ pub async fn run(args: &IdleArgs, nofile: u64) -> anyhow::Result<Report> {
     }
     Ok(Report {
         scenario: "idle".into(),
-        target: ctx.url.clone(),
+        target: ctx.describe(),
         params: params(args),
         server: server_report(common, s_start, s_end, s_conn, s_end, connections.connected, None),
         connections,

@@ -9,7 +9,7 @@ mod tests;
 
 use crate::cli::Common;
 use crate::procstat::{self, ProcSample};
-use crate::report::{ClientReport, ConnReport, ServerReport};
+use crate::report::{ClientReport, ConnReport, ProcCpu, ServerReport};
 use crate::source_addr;
 use crate::stats::{LiveStats, Percentiles};
 use crate::ws_client::ClientCtx;
@@ -27,8 +27,7 @@ pub fn make_ctx(
     stats: Arc<LiveStats>,
 ) -> anyhow::Result<Arc<ClientCtx>> {
     Ok(Arc::new(ClientCtx {
-        url: common.ws_url(),
-        target: common.target()?,
+        endpoints: common.endpoints(&common.ws_path())?,
         conns_per_source: common
             .conns_per_source
             .unwrap_or_else(source_addr::default_conns_per_source),
@@ -41,6 +40,34 @@ pub fn make_ctx(
 
 pub fn server_sample(common: &Common) -> Option<ProcSample> {
     common.server_pid.and_then(|p| procstat::sample(&p.to_string()))
+}
+
+/// One sample of each `--extra-pid` process, in flag order.
+pub fn extra_samples(common: &Common) -> Vec<Option<ProcSample>> {
+    common.extra_pid.iter().map(|p| procstat::sample(&p.to_string())).collect()
+}
+
+/// CPU of each `--extra-pid` process between two `extra_samples`, and per delivery.
+pub fn extra_report(
+    common: &Common,
+    from: &[Option<ProcSample>],
+    end: &[Option<ProcSample>],
+    deliveries: u64,
+) -> Vec<ProcCpu> {
+    let window = |a: &Option<ProcSample>, b: &Option<ProcSample>| match (a, b) {
+        (Some(a), Some(b)) => Some(b.cpu_us.saturating_sub(a.cpu_us)),
+        _ => None,
+    };
+    let per = |c: Option<u64>| c.filter(|_| deliveries > 0).map(|c| c as f64 / deliveries as f64);
+    common
+        .extra_pid
+        .iter()
+        .zip(from.iter().zip(end))
+        .map(|(&pid, (a, b))| {
+            let cpu = window(a, b);
+            ProcCpu { pid, cpu_us_window: cpu, cpu_us_per_delivery: per(cpu) }
+        })
+        .collect()
 }
 
 pub fn conn_report(stats: &LiveStats, pop: &Population) -> ConnReport {
