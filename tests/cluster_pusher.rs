@@ -27,6 +27,7 @@ fn follow(node: &Server, client: &mut Client, channel: &str, before: u64) {
 }
 
 #[test]
+/// Feature line F003-25 (../shared/reference/seed-systems.md).
 fn f003_25_a_publish_on_one_node_reaches_every_node_once_and_in_order() {
     let Some(nats) = nats() else { return };
     let nodes = start_nodes(&nats, 3, 2, "");

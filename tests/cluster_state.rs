@@ -85,6 +85,7 @@ fn quiet(client: &mut Client) {
 }
 
 #[test]
+/// Feature line F003-25 (../shared/reference/seed-systems.md).
 fn f003_25_presence_members_are_exact_across_three_nodes() {
     let Some(nats) = nats() else { return };
     let nodes = start_nodes(&nats, 3, 2, "");

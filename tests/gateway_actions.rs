@@ -23,6 +23,7 @@ fn only_marker(p: &Publisher, c: &mut GwClient, absent: &[&str], marker: &str) {
 }
 
 #[test]
+/// Feature line F000-09 (../shared/reference/seed-systems.md).
 fn f000_09_register_appends_sig_sid_and_returns_result_data_sid() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -47,6 +48,7 @@ fn f000_09_register_appends_sig_sid_and_returns_result_data_sid() {
 }
 
 #[test]
+/// Feature line F000-10 (../shared/reference/seed-systems.md).
 fn f000_10_a_push_to_sig_sid_reaches_only_that_connection() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -64,6 +66,7 @@ fn f000_10_a_push_to_sig_sid_reaches_only_that_connection() {
 }
 
 #[test]
+/// Feature line F000-11 (../shared/reference/seed-systems.md).
 fn f000_11_sub_add_and_sub_delete_need_the_topics_answer_header() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -86,6 +89,7 @@ fn f000_11_sub_add_and_sub_delete_need_the_topics_answer_header() {
 }
 
 #[test]
+/// Feature line F000-12 (../shared/reference/seed-systems.md).
 fn f000_12_the_upstream_topics_replace_the_clients() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -106,6 +110,7 @@ fn f000_12_the_upstream_topics_replace_the_clients() {
 }
 
 #[test]
+/// Feature line F000-13 (../shared/reference/seed-systems.md).
 fn f000_13_codes_1000_to_1999_pass_through_and_change_nothing() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -130,6 +135,7 @@ fn f000_13_codes_1000_to_1999_pass_through_and_change_nothing() {
 }
 
 #[test]
+/// Feature line F000-14 (../shared/reference/seed-systems.md).
 fn f000_14_codes_2000_to_2999_close_with_the_401_answer_as_payload() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -157,6 +163,7 @@ fn f000_14_codes_2000_to_2999_close_with_the_401_answer_as_payload() {
 }
 
 #[test]
+/// Feature line F000-15 (../shared/reference/seed-systems.md).
 fn f000_15_unreachable_or_failing_upstreams_get_502_with_5021_to_5024() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let dead = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -194,6 +201,7 @@ fn f000_15_unreachable_or_failing_upstreams_get_502_with_5021_to_5024() {
 }
 
 #[test]
+/// Feature line F000-16 (../shared/reference/seed-systems.md).
 fn f000_16_sub_put_replaces_the_topic_set() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -214,6 +222,7 @@ fn f000_16_sub_put_replaces_the_topic_set() {
 }
 
 #[test]
+/// Feature line F000-17 (../shared/reference/seed-systems.md).
 fn f000_17_sub_add_is_idempotent_and_sub_delete_removes_only_the_listed() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -231,6 +240,7 @@ fn f000_17_sub_add_is_idempotent_and_sub_delete_removes_only_the_listed() {
 }
 
 #[test]
+/// Feature line F000-18 (../shared/reference/seed-systems.md).
 fn f000_18_a_disconnect_frame_drops_every_topic_and_keeps_the_socket() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -250,6 +260,7 @@ fn f000_18_a_disconnect_frame_drops_every_topic_and_keeps_the_socket() {
 }
 
 #[test]
+/// Feature line F000-19 (../shared/reference/seed-systems.md).
 fn f000_19_socket_close_drops_that_connections_topics_only() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 2);
@@ -272,6 +283,7 @@ fn f000_19_socket_close_drops_that_connections_topics_only() {
 }
 
 #[test]
+/// Feature line F000-25 (../shared/reference/seed-systems.md).
 fn f000_25_disconnect_notify_urls_run_on_close_unless_called() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let top = format!("[gateway]\ndisconnect_notify_urls = [\"{DISCONNECT}\"]\n");
@@ -318,6 +330,7 @@ fn wait_for<T>(mut found: impl FnMut() -> Option<T>) -> T {
 }
 
 #[test]
+/// Feature line F000-31 (../shared/reference/seed-systems.md).
 fn f000_31_proxy_forwards_and_changes_nothing() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);

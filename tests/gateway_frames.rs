@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tungstenite::Message;
 
 #[test]
+/// Feature line F000-01 (../shared/reference/seed-systems.md).
 fn f000_01_a_frame_is_routed_to_the_route_of_its_uri() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -28,6 +29,7 @@ fn f000_01_a_frame_is_routed_to_the_route_of_its_uri() {
 }
 
 #[test]
+/// Feature line F000-02 (../shared/reference/seed-systems.md).
 fn f000_02_a_frame_without_a_string_uri_gets_4001() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -50,6 +52,7 @@ fn f000_02_a_frame_without_a_string_uri_gets_4001() {
 }
 
 #[test]
+/// Feature line F000-03 (../shared/reference/seed-systems.md).
 fn f000_03_an_unmatched_uri_gets_4041() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -62,6 +65,7 @@ fn f000_03_an_unmatched_uri_gets_4041() {
 }
 
 #[test]
+/// Feature line F000-04 (../shared/reference/seed-systems.md).
 fn f000_04_a_non_json_frame_gets_400_and_the_connection_stays_open() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -79,6 +83,7 @@ fn f000_04_a_non_json_frame_gets_400_and_the_connection_stays_open() {
 }
 
 #[test]
+/// Feature line F000-05 (../shared/reference/seed-systems.md).
 fn f000_05_tcp_requests_and_answers_are_b7_00_le_length_prefixed_json() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -95,6 +100,7 @@ fn f000_05_tcp_requests_and_answers_are_b7_00_le_length_prefixed_json() {
 }
 
 #[test]
+/// Feature line F000-06 (../shared/reference/seed-systems.md).
 fn f000_06_sid_uuid_msgid_and_gateway_metadata_are_added() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -123,6 +129,7 @@ fn f000_06_sid_uuid_msgid_and_gateway_metadata_are_added() {
 }
 
 #[test]
+/// Feature line F000-07 (../shared/reference/seed-systems.md).
 fn f000_07_route_headers_add_set_and_remove() {
     let tcp = Mock::tcp();
     let config = format!(
@@ -142,6 +149,7 @@ fn f000_07_route_headers_add_set_and_remove() {
 }
 
 #[test]
+/// Feature line F000-08 (../shared/reference/seed-systems.md).
 fn f000_08_sub_actions_without_a_topics_array_get_4002_and_no_call() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);
@@ -163,6 +171,7 @@ fn f000_08_sub_actions_without_a_topics_array_get_4002_and_no_call() {
 }
 
 #[test]
+/// Feature line F000-22 (../shared/reference/seed-systems.md).
 fn f000_22_a_ws_ping_with_json_gets_a_pong_with_uri_api_pong() {
     let server = Server::start("", 1);
     let mut c = GwClient::connect(&server);
@@ -182,6 +191,7 @@ fn f000_22_a_ws_ping_with_json_gets_a_pong_with_uri_api_pong() {
 }
 
 #[test]
+/// Feature line F000-23 (../shared/reference/seed-systems.md).
 fn f000_23_a_text_api_ping_is_echoed_as_api_pong() {
     let server = Server::start("", 1);
     let mut c = GwClient::connect(&server);
@@ -193,6 +203,7 @@ fn f000_23_a_text_api_ping_is_echoed_as_api_pong() {
 }
 
 #[test]
+/// Feature line F000-24 (../shared/reference/seed-systems.md).
 fn f000_24_a_client_close_gets_1000_connection_closed_by_server() {
     let server = Server::start("", 1);
     let mut c = GwClient::connect(&server);

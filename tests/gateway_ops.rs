@@ -26,6 +26,7 @@ fn check_config(text: &str) -> (bool, String) {
 }
 
 #[test]
+/// Feature line F000-30 (../shared/reference/seed-systems.md).
 fn f000_30_routes_are_checked_with_apisixs_messages() {
     let node = "upstream = { nodes = [{ host = \"127.0.0.1\", port = 1975, weight = 1 }] }";
     let cases = [
@@ -99,6 +100,7 @@ fn the_gateway_can_be_unmounted() {
 }
 
 #[test]
+/// Feature line F000-32 (../shared/reference/seed-systems.md).
 fn f000_32_metrics_follow_the_originals_names() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 1);

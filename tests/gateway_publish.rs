@@ -19,6 +19,7 @@ fn now_ms() -> u64 {
 }
 
 #[test]
+/// Feature line F000-20 (../shared/reference/seed-systems.md).
 fn f000_20_push_frames_have_the_original_shape_and_apisix_ts() {
     let mock = Mock::tcp();
     let routes = routes("", "tcp", mock.port, "");
@@ -52,6 +53,7 @@ fn f000_20_push_frames_have_the_original_shape_and_apisix_ts() {
 }
 
 #[test]
+/// Feature line F000-21 (../shared/reference/seed-systems.md).
 fn f000_21_pushes_to_one_connection_arrive_in_publish_order() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 2);
@@ -121,6 +123,7 @@ fn sig_sid_reaches_its_connection_on_either_of_two_shards() {
 }
 
 #[test]
+/// Feature line F000-27 (../shared/reference/seed-systems.md).
 fn f000_27_list_topics_after_register_and_after_the_last_disconnect() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 2);
@@ -162,6 +165,7 @@ fn publishing_needs_the_publish_key_and_a_topic() {
 const SKIP: i32 = 77;
 
 #[test]
+/// Feature line F000-26 (../shared/reference/seed-systems.md).
 fn f000_26_grpcio_publishes_through_push_msg_with_topic_and_msgid() {
     let (tcp, http) = (Mock::tcp(), Mock::http());
     let server = start(&tcp, &http, "", 2);

@@ -89,6 +89,7 @@ fn query_of(request: &Received) -> &str {
 }
 
 #[test]
+/// Feature line F003-20 (../shared/reference/seed-systems.md).
 fn f003_20_channel_occupied_then_vacated_in_webmans_shape() {
     let receiver = webman_receiver::start(PATH, SECRET);
     let extra = "event_types = [\"channel_occupied\", \"channel_vacated\"]";
@@ -116,6 +117,7 @@ fn f003_20_channel_occupied_then_vacated_in_webmans_shape() {
 }
 
 #[test]
+/// Feature line F003-21 (../shared/reference/seed-systems.md).
 fn f003_21_requests_carry_an_id_and_a_sign_webmans_receiver_accepts() {
     // Own secret and a URL with a query of its own: the query is signed sorted by key.
     let own = webman_receiver::start("/in", "whsec");
@@ -155,6 +157,7 @@ fn f003_21_requests_carry_an_id_and_a_sign_webmans_receiver_accepts() {
 }
 
 #[test]
+/// Feature line F003-21 (../shared/reference/seed-systems.md).
 fn f003_21_member_added_and_removed_carry_id_app_key_user_and_time() {
     let receiver = webman_receiver::start(PATH, SECRET);
     let extra = "event_types = [\"member_added\", \"member_removed\"]";
@@ -184,6 +187,7 @@ fn f003_21_member_added_and_removed_carry_id_app_key_user_and_time() {
 }
 
 #[test]
+/// Feature line F003-21 (../shared/reference/seed-systems.md).
 fn f003_21_client_event_carries_the_request_with_id_and_app_key() {
     let receiver = webman_receiver::start(PATH, SECRET);
     let extra = "event_types = [\"client_event\"]";
@@ -206,6 +210,7 @@ fn f003_21_client_event_carries_the_request_with_id_and_app_key() {
 }
 
 #[test]
+/// Feature line F003-21 (../shared/reference/seed-systems.md).
 fn f003_21_server_event_reports_pusher_frames_sent_and_nothing_else() {
     let receiver = webman_receiver::start(PATH, SECRET);
     let extra = "event_types = [\"server_event\"]\nbatch_window_ms = 10";
@@ -242,6 +247,7 @@ fn f003_21_server_event_reports_pusher_frames_sent_and_nothing_else() {
 }
 
 #[test]
+/// Feature line F003-22 (../shared/reference/seed-systems.md).
 fn f003_22_answers_other_than_200_are_retried_with_failed_count() {
     let receiver = webman_receiver::start(PATH, SECRET);
     receiver.script(&[500, 503]);
@@ -266,6 +272,7 @@ fn f003_22_answers_other_than_200_are_retried_with_failed_count() {
 }
 
 #[test]
+/// Feature line F003-22 (../shared/reference/seed-systems.md).
 fn f003_22_transport_errors_are_retried_with_error_count() {
     let port = reserved_port();
     let url = format!("http://127.0.0.1:{port}{PATH}");
@@ -284,6 +291,7 @@ fn f003_22_transport_errors_are_retried_with_error_count() {
 }
 
 #[test]
+/// Feature line F003-23 (../shared/reference/seed-systems.md).
 fn f003_23_the_queue_holds_4096_events_and_drops_newer_ones() {
     let port = reserved_port();
     let url = format!("http://127.0.0.1:{port}{PATH}");
@@ -317,6 +325,7 @@ fn f003_23_the_queue_holds_4096_events_and_drops_newer_ones() {
 }
 
 #[test]
+/// Feature line F003-24 (../shared/reference/seed-systems.md).
 fn f003_24_events_are_sent_in_batches_of_5() {
     let receiver = webman_receiver::start(PATH, SECRET);
     let extra = "event_types = [\"channel_occupied\"]\nbatch_window_ms = 300";
@@ -336,6 +345,7 @@ fn f003_24_events_are_sent_in_batches_of_5() {
 }
 
 #[test]
+/// Feature line F003-10 (../shared/reference/seed-systems.md).
 fn f003_10_unsubscribe_is_answered_when_the_app_asks_for_it() {
     let server = Server::start(&config("unsubscription_replies = true", ""), 1);
     let mut client = server.client();
@@ -357,6 +367,7 @@ fn f003_10_unsubscribe_is_answered_when_the_app_asks_for_it() {
 }
 
 #[test]
+/// Feature line F003-10 (../shared/reference/seed-systems.md).
 fn f003_10_unsubscribe_is_not_answered_by_default() {
     let server = Server::start(&config("", ""), 1);
     let mut client = server.client();

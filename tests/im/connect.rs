@@ -14,6 +14,7 @@ use serde_json::json;
 use std::io::{Read, Write};
 
 #[test]
+/// Feature line F001-01 (../shared/reference/seed-systems.md).
 fn f001_01_ws_and_root_upgrade_with_the_query_parameters() {
     let server = Server::start("", 1);
     let mut clients = Vec::new();
@@ -40,6 +41,7 @@ fn f001_01_ws_and_root_upgrade_with_the_query_parameters() {
 }
 
 #[test]
+/// Feature line F001-02 (../shared/reference/seed-systems.md).
 fn f001_02_a_valid_token_is_answered_first_with_text_connected() {
     let server = Server::start("", 1);
     let mut client =
@@ -49,6 +51,7 @@ fn f001_02_a_valid_token_is_answered_first_with_text_connected() {
 }
 
 #[test]
+/// Feature line F001-03 (../shared/reference/seed-systems.md).
 fn f001_03_bad_expired_or_foreign_tokens_close_with_3000_and_the_reason() {
     let server = Server::start("", 1);
     let refused = |q: String| {
@@ -79,6 +82,7 @@ fn f001_03_bad_expired_or_foreign_tokens_close_with_3000_and_the_reason() {
 }
 
 #[test]
+/// Feature line F001-03 (../shared/reference/seed-systems.md).
 fn f001_03_an_upstream_before_connect_refuses_with_its_msg() {
     let mock = Mock::grpc();
     let accepted = BeforeConnectResp::default().encode_to_vec();
@@ -107,6 +111,7 @@ fn f001_03_an_upstream_before_connect_refuses_with_its_msg() {
 }
 
 #[test]
+/// Feature line F001-04 (../shared/reference/seed-systems.md).
 fn f001_04_a_second_connection_closes_the_first_with_1000() {
     let server = Server::start("", 1);
     let mut first = ImClient::connect(&server, "u4", "ios", "d");
@@ -118,6 +123,7 @@ fn f001_04_a_second_connection_closes_the_first_with_1000() {
 }
 
 #[test]
+/// Feature line F001-04 (../shared/reference/seed-systems.md).
 fn f001_04_the_duplicate_close_is_exact_across_two_shards() {
     let server = Server::start("", 2);
     let (on_zero, on_one) = (port_on_shard(&server, 0), port_on_shard(&server, 1));
@@ -137,6 +143,7 @@ fn f001_04_the_duplicate_close_is_exact_across_two_shards() {
 }
 
 #[test]
+/// Feature line F001-05 (../shared/reference/seed-systems.md).
 fn f001_05_a_kick_closes_matching_connections_with_1001() {
     let server = Server::start("", 2);
     let mut ios = ImClient::connect(&server, "u5", "ios", "d1");
@@ -176,6 +183,7 @@ fn after_connect_is_retried_and_after_disconnect_carries_both_times() {
 }
 
 #[test]
+/// Feature line F001-22 (../shared/reference/seed-systems.md).
 fn f001_22_the_real_ip_a_reverse_proxy_sets_is_the_connection_ip() {
     let server = Server::start("", 1);
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
@@ -194,6 +202,7 @@ fn f001_22_the_real_ip_a_reverse_proxy_sets_is_the_connection_ip() {
 }
 
 #[test]
+/// Feature line F001-23 (../shared/reference/seed-systems.md).
 fn f001_23_compression_is_declined_and_cors_headers_are_sent() {
     let server = Server::start("", 1);
     for agent in ["Mozilla/5.0 Chrome/120", "Mozilla/5.0 Version/17 Safari/605"] {

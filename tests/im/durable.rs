@@ -46,6 +46,7 @@ fn ack(client: &mut ImClient, conv: &str, id: &str) {
 }
 
 #[test]
+/// Feature line F001-17 (../shared/reference/seed-systems.md).
 fn f001_17_an_unacked_notice_is_sent_again_on_reconnect_and_an_ack_brings_the_next() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     let server = durable(&mock, &dir, 2);
@@ -72,6 +73,7 @@ fn f001_17_an_unacked_notice_is_sent_again_on_reconnect_and_an_ack_brings_the_ne
 }
 
 #[test]
+/// Feature line F001-17 (../shared/reference/seed-systems.md).
 fn f001_17_notices_and_cursors_survive_a_server_restart() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     let server = durable(&mock, &dir, 1);
@@ -93,6 +95,7 @@ fn f001_17_notices_and_cursors_survive_a_server_restart() {
 }
 
 #[test]
+/// Feature line F001-18 (../shared/reference/seed-systems.md).
 fn f001_18_a_new_devices_cursor_starts_at_its_first_connect() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     let server = durable(&mock, &dir, 1);
@@ -109,6 +112,7 @@ fn f001_18_a_new_devices_cursor_starts_at_its_first_connect() {
 }
 
 #[test]
+/// Feature line F001-19 (../shared/reference/seed-systems.md).
 fn f001_19_an_online_push_once_notice_is_pushed_at_most_once() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     let server = durable(&mock, &dir, 1);
@@ -125,6 +129,7 @@ fn f001_19_an_online_push_once_notice_is_pushed_at_most_once() {
 }
 
 #[test]
+/// Feature line F001-17 (../shared/reference/seed-systems.md).
 fn f001_17_a_broadcast_notice_reaches_the_members_of_its_conversation() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     let server = durable(&mock, &dir, 2);
@@ -147,6 +152,7 @@ fn f001_17_a_broadcast_notice_reaches_the_members_of_its_conversation() {
 }
 
 #[test]
+/// Feature line F001-20 (../shared/reference/seed-systems.md).
 fn f001_20_a_failed_delayed_send_is_retried_until_the_backend_takes_it() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     mock.set("/pb.msgService/SendMsgListAsync", Behavior::FailFirst(2));
@@ -161,6 +167,7 @@ fn f001_20_a_failed_delayed_send_is_retried_until_the_backend_takes_it() {
 }
 
 #[test]
+/// Feature line F001-21 (../shared/reference/seed-systems.md).
 fn f001_21_deliver_after_holds_the_request_then_sends_it_without_deliver_after() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     let server = durable(&mock, &dir, 2);
@@ -178,6 +185,7 @@ fn f001_21_deliver_after_holds_the_request_then_sends_it_without_deliver_after()
 }
 
 #[test]
+/// Feature line F001-21 (../shared/reference/seed-systems.md).
 fn f001_21_deliver_after_beyond_864000_seconds_is_refused_with_3() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     let server = durable(&mock, &dir, 1);
@@ -191,6 +199,7 @@ fn f001_21_deliver_after_beyond_864000_seconds_is_refused_with_3() {
 }
 
 #[test]
+/// Feature line F001-21 (../shared/reference/seed-systems.md).
 fn f001_21_deliver_after_survives_a_restart() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     let server = durable(&mock, &dir, 1);
@@ -208,6 +217,7 @@ fn f001_21_deliver_after_survives_a_restart() {
 }
 
 #[test]
+/// Feature line F001-21 (../shared/reference/seed-systems.md).
 fn f001_21_without_the_store_deliver_after_is_left_for_the_backend() {
     let mock = Mock::grpc();
     let server = Server::start(&config(&mock, "", ""), 1);

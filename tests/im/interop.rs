@@ -20,6 +20,7 @@ use std::process::Command;
 const SKIP: i32 = 77;
 
 #[test]
+/// Feature line F001-24 (../shared/reference/seed-systems.md).
 fn f001_24_protobufjs_and_grpc_js_clients_interoperate_field_for_field() {
     let (mock, dir) = (Mock::grpc(), store_dir());
     let server = Server::start(&config(&mock, "durable = true", &store_toml(&dir)), 2);

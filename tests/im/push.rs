@@ -48,6 +48,7 @@ fn msg_list(text: &str) -> Vec<u8> {
 }
 
 #[test]
+/// Feature line F001-14 (../shared/reference/seed-systems.md).
 fn f001_14_send_msg_pushes_to_the_matching_connections_and_lists_the_failed_users() {
     let server = Server::start("", 1);
     let mut a_ios = ImClient::connect(&server, "a", "ios", "d1");
@@ -91,6 +92,7 @@ fn f001_14_send_msg_pushes_to_the_matching_connections_and_lists_the_failed_user
 }
 
 #[test]
+/// Feature line F001-15 (../shared/reference/seed-systems.md).
 fn f001_15_a_push_reaches_connections_on_every_shard_and_the_answers_merge() {
     let server = Server::start("", 2);
     let users: Vec<String> = (0..16).map(|i| format!("user{i}")).collect();
@@ -107,6 +109,7 @@ fn f001_15_a_push_reaches_connections_on_every_shard_and_the_answers_merge() {
 }
 
 #[test]
+/// Feature line F001-14 (../shared/reference/seed-systems.md).
 fn f001_14_send_msg_and_get_user_conn_over_grpc_with_the_key() {
     let server = Server::start("", 2);
     let mut client = ImClient::connect(&server, "g1", "ios", "d");
@@ -147,6 +150,7 @@ fn push_api_refuses_requests_without_the_key() {
 }
 
 #[test]
+/// Feature line F001-16 (../shared/reference/seed-systems.md).
 fn f001_16_message_lists_and_notice_lists_travel_in_their_push_events() {
     let server = Server::start("", 1);
     let mut client = ImClient::connect(&server, "p16", "ios", "d");

@@ -37,6 +37,7 @@ struct Stamped {
 }
 
 #[test]
+/// Feature line F001-06 (../shared/reference/seed-systems.md).
 fn f001_06_a_request_is_answered_with_a_response_body_echoing_its_req_id() {
     let mock = Mock::grpc();
     let server = Server::start(&config(&mock, "", ""), 1);
@@ -50,6 +51,7 @@ fn f001_06_a_request_is_answered_with_a_response_body_echoing_its_req_id() {
 }
 
 #[test]
+/// Feature line F001-07 (../shared/reference/seed-systems.md).
 fn f001_07_events_0_to_4_reach_their_backends_and_data_is_the_reply() {
     let mock = Mock::grpc();
     mock.set("/pb.msgService/GetMsgById", Behavior::Answer(5));
@@ -76,6 +78,7 @@ fn f001_07_events_0_to_4_reach_their_backends_and_data_is_the_reply() {
 }
 
 #[test]
+/// Feature line F001-07 (../shared/reference/seed-systems.md).
 fn f001_07_http_backends_get_a_protobuf_post() {
     let mock = Mock::http();
     let toml = format!(
@@ -97,6 +100,7 @@ fn f001_07_http_backends_get_a_protobuf_post() {
 }
 
 #[test]
+/// Feature line F001-08 (../shared/reference/seed-systems.md).
 fn f001_08_custom_requests_route_by_method_and_unknown_ones_get_3() {
     let mock = Mock::grpc();
     let server = Server::start(&config(&mock, "", ""), 1);
@@ -112,6 +116,7 @@ fn f001_08_custom_requests_route_by_method_and_unknown_ones_get_3() {
 }
 
 #[test]
+/// Feature line F001-09 (../shared/reference/seed-systems.md).
 fn f001_09_undecodable_data_or_a_failing_backend_gives_2_with_empty_data() {
     let mock = Mock::grpc();
     mock.set("/test.Svc/Fail", Behavior::Status(13));
@@ -133,6 +138,7 @@ fn f001_09_undecodable_data_or_a_failing_backend_gives_2_with_empty_data() {
 }
 
 #[test]
+/// Feature line F001-10 (../shared/reference/seed-systems.md).
 fn f001_10_without_user_and_token_only_white_methods_work() {
     let mock = Mock::grpc();
     let server = Server::start(&config(&mock, "allow_anonymous = true", ""), 1);
@@ -150,6 +156,7 @@ fn f001_10_without_user_and_token_only_white_methods_work() {
 }
 
 #[test]
+/// Feature line F001-11 (../shared/reference/seed-systems.md).
 fn f001_11_text_frames_are_ignored_without_reply_or_disconnect() {
     let mock = Mock::grpc();
     let server = Server::start(&config(&mock, "", ""), 1);
@@ -161,6 +168,7 @@ fn f001_11_text_frames_are_ignored_without_reply_or_disconnect() {
 }
 
 #[test]
+/// Feature line F001-12 (../shared/reference/seed-systems.md).
 fn f001_12_requests_run_concurrently_and_are_matched_by_req_id() {
     let mock = Mock::grpc();
     mock.set("/test.Svc/Slow", Behavior::Slow(800));
@@ -173,6 +181,7 @@ fn f001_12_requests_run_concurrently_and_are_matched_by_req_id() {
 }
 
 #[test]
+/// Feature line F001-13 (../shared/reference/seed-systems.md).
 fn f001_13_backends_get_common_req_from_the_connection_not_the_client() {
     let mock = Mock::grpc();
     let server = Server::start(&config(&mock, "", ""), 1);

@@ -13,6 +13,7 @@ fn is_hex(text: &str) -> bool {
 }
 
 #[test]
+/// Feature line F002-12 (../shared/reference/seed-systems.md).
 fn f002_12_sub_keys_are_zpsk_type_random_and_msg_ids_zpsm_random() {
     let dir = DataDir::new("f12");
     let server = start(&dir, "", &topics(&["/t", "/w"]));
@@ -33,6 +34,7 @@ fn f002_12_sub_keys_are_zpsk_type_random_and_msg_ids_zpsm_random() {
 }
 
 #[test]
+/// Feature line F002-13 (../shared/reference/seed-systems.md).
 fn f002_13_a_rest_endpoint_cannot_subscribe_twice_but_a_wsx_client_may() {
     let dir = DataDir::new("f13");
     let server = start(&dir, "", &topics(&["/zato/demo/sample"]));
@@ -51,6 +53,7 @@ fn f002_13_a_rest_endpoint_cannot_subscribe_twice_but_a_wsx_client_may() {
 }
 
 #[test]
+/// Feature line F002-14 (../shared/reference/seed-systems.md).
 fn f002_14_publish_answers_a_msg_id_and_no_data_is_a_zato_env_error() {
     let dir = DataDir::new("f14");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -70,6 +73,7 @@ fn f002_14_publish_answers_a_msg_id_and_no_data_is_a_zato_env_error() {
 }
 
 #[test]
+/// Feature line F002-15 (../shared/reference/seed-systems.md).
 fn f002_15_subscribe_get_messages_and_unsubscribe_answer_as_zato() {
     let dir = DataDir::new("f15");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -95,6 +99,7 @@ fn f002_15_subscribe_get_messages_and_unsubscribe_answer_as_zato() {
 }
 
 #[test]
+/// Feature line F002-16 (../shared/reference/seed-systems.md).
 fn f002_16_a_wrong_sub_key_is_not_allowed_to_access_this_resource() {
     let dir = DataDir::new("f16");
     let server = start(&dir, "", &topics(&["/t", "/allowed/x"]));
@@ -117,6 +122,7 @@ fn f002_16_a_wrong_sub_key_is_not_allowed_to_access_this_resource() {
 }
 
 #[test]
+/// Feature line F002-17 (../shared/reference/seed-systems.md).
 fn f002_17_messages_carry_zatos_external_fields() {
     let dir = DataDir::new("f17");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -147,6 +153,7 @@ fn f002_17_messages_carry_zatos_external_fields() {
 }
 
 #[test]
+/// Feature line F002-25 (../shared/reference/seed-systems.md).
 fn f002_25_pub_and_sub_patterns_gate_publishing_and_subscribing() {
     let dir = DataDir::new("f25");
     let server = start(&dir, "", &topics(&["/t", "/allowed/x", "/allowed/x/deeper"]));

@@ -18,6 +18,7 @@ fn prefixes(page: &Value) -> Vec<String> {
 }
 
 #[test]
+/// Feature line F002-26 (../shared/reference/seed-systems.md).
 fn f002_26_browsing_lists_gd_and_ram_messages_in_pages_searching_the_first_64_bytes() {
     let dir = DataDir::new("f26");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -61,6 +62,7 @@ fn f002_26_browsing_lists_gd_and_ram_messages_in_pages_searching_the_first_64_by
 }
 
 #[test]
+/// Feature line F002-27 (../shared/reference/seed-systems.md).
 fn f002_27_one_message_in_detail_updated_in_place_and_deleted() {
     let dir = DataDir::new("f27");
     let tables = topics(&["/t"]);

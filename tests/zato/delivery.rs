@@ -29,6 +29,7 @@ fn data_at(received: &[Received], path: &str) -> Vec<String> {
 }
 
 #[test]
+/// Feature line F002-01 (../shared/reference/seed-systems.md).
 fn f002_01_subscription_defaults_are_zatos() {
     let dir = DataDir::new("f01");
     let tables = "[[zato.topics]]\nname = \"/gd\"\nhas_gd = true\n".to_string() + &topics(&["/t"]);
@@ -60,6 +61,7 @@ fn f002_01_subscription_defaults_are_zatos() {
 }
 
 #[test]
+/// Feature line F002-02 (../shared/reference/seed-systems.md).
 fn f002_02_a_batch_of_one_is_bare_unless_wrapped_and_larger_batches_are_lists() {
     let dir = DataDir::new("f02");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -82,6 +84,7 @@ fn f002_02_a_batch_of_one_is_bare_unless_wrapped_and_larger_batches_are_lists() 
 }
 
 #[test]
+/// Feature line F002-03 (../shared/reference/seed-systems.md).
 fn f002_03_a_delivery_carries_at_most_batch_size_messages() {
     let dir = DataDir::new("f03");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -104,6 +107,7 @@ fn f002_03_a_delivery_carries_at_most_batch_size_messages() {
 }
 
 #[test]
+/// Feature line F002-04 (../shared/reference/seed-systems.md).
 fn f002_04_delivery_count_grows_per_attempt_and_max_retry_drops_the_message() {
     let dir = DataDir::new("f04");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -141,6 +145,7 @@ fn f002_04_delivery_count_grows_per_attempt_and_max_retry_drops_the_message() {
 }
 
 #[test]
+/// Feature line F002-05 (../shared/reference/seed-systems.md).
 fn f002_05_socket_errors_pause_wait_sock_err_and_other_errors_wait_non_sock_err() {
     let dir = DataDir::new("f05");
     let server = start(&dir, "", &topics(&["/t", "/u"]));
@@ -178,6 +183,7 @@ fn f002_05_socket_errors_pause_wait_sock_err_and_other_errors_wait_non_sock_err(
 }
 
 #[test]
+/// Feature line F002-05 (../shared/reference/seed-systems.md).
 fn f002_05_a_500_pauses_wait_non_sock_err_not_wait_sock_err() {
     let dir = DataDir::new("f05b");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -195,6 +201,7 @@ fn f002_05_a_500_pauses_wait_non_sock_err_not_wait_sock_err() {
 }
 
 #[test]
+/// Feature line F002-06 (../shared/reference/seed-systems.md).
 fn f002_06_with_err_should_block_a_failing_message_holds_back_the_ones_behind_it() {
     let dir = DataDir::new("f06");
     let server = start(&dir, "", &topics(&["/block", "/pass"]));

@@ -15,6 +15,7 @@ fn data(messages: &[Value]) -> Vec<&str> {
 }
 
 #[test]
+/// Feature line F002-07 (../shared/reference/seed-systems.md).
 fn f002_07_queue_order_is_priority_then_ext_pub_time_then_pub_time() {
     let dir = DataDir::new("f07");
     let server = start(&dir, "", &topics(&["/t", "/ext"]));
@@ -39,6 +40,7 @@ fn f002_07_queue_order_is_priority_then_ext_pub_time_then_pub_time() {
 }
 
 #[test]
+/// Feature line F002-08 (../shared/reference/seed-systems.md).
 fn f002_08_priority_outside_1_to_9_is_refused_and_defaults_to_5() {
     let dir = DataDir::new("f08");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -60,6 +62,7 @@ fn f002_08_priority_outside_1_to_9_is_refused_and_defaults_to_5() {
 }
 
 #[test]
+/// Feature line F002-09 (../shared/reference/seed-systems.md).
 fn f002_09_expired_messages_are_never_delivered() {
     let dir = DataDir::new("f09");
     let server = start(&dir, "cleanup_interval_secs = 1", &topics(&["/t", "/n"]));
@@ -84,6 +87,7 @@ fn f002_09_expired_messages_are_never_delivered() {
 }
 
 #[test]
+/// Feature line F002-10 (../shared/reference/seed-systems.md).
 fn f002_10_pub_only_queues_without_consuming_sub_only_consumes_without_queueing_disabled_neither() {
     let dir = DataDir::new("f10");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -114,6 +118,7 @@ fn f002_10_pub_only_queues_without_consuming_sub_only_consumes_without_queueing_
 }
 
 #[test]
+/// Feature line F002-11 (../shared/reference/seed-systems.md).
 fn f002_11_deleting_a_subscription_drops_its_gd_and_ram_messages_and_stops_delivery() {
     let dir = DataDir::new("f11");
     let config_tables = topics(&["/t", "/n"]);
@@ -151,6 +156,7 @@ fn f002_11_deleting_a_subscription_drops_its_gd_and_ram_messages_and_stops_deliv
 }
 
 #[test]
+/// Feature line F002-18 (../shared/reference/seed-systems.md).
 fn f002_18_an_inactive_topic_refuses_publications_and_so_does_a_full_one() {
     let dir = DataDir::new("f18");
     let tables = "[[zato.topics]]\nname = \"/off\"\nactive = false\n\
@@ -184,6 +190,7 @@ fn f002_18_an_inactive_topic_refuses_publications_and_so_does_a_full_one() {
 }
 
 #[test]
+/// Feature line F002-19 (../shared/reference/seed-systems.md).
 fn f002_19_a_topic_without_subscriptions_keeps_messages_as_gd_for_its_first_subscriber() {
     let dir = DataDir::new("f19");
     let tables = topics(&["/t"]);
@@ -210,6 +217,7 @@ fn f002_19_a_topic_without_subscriptions_keeps_messages_as_gd_for_its_first_subs
 }
 
 #[test]
+/// Feature line F002-20 (../shared/reference/seed-systems.md).
 fn f002_20_with_on_no_subs_pub_drop_a_message_nobody_subscribed_to_is_discarded() {
     let dir = DataDir::new("f20");
     let tables = "[[zato.topics]]\nname = \"/t\"\non_no_subs_pub = \"drop\"\n";
@@ -226,6 +234,7 @@ fn f002_20_with_on_no_subs_pub_drop_a_message_nobody_subscribed_to_is_discarded(
 }
 
 #[test]
+/// Feature line F002-21 (../shared/reference/seed-systems.md).
 fn f002_21_recipients_are_fixed_when_a_message_is_published() {
     let dir = DataDir::new("f21");
     let server = start(&dir, "", &topics(&["/t"]));

@@ -18,6 +18,7 @@ use std::{
 const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
+/// Feature line F002-22 (../shared/reference/seed-systems.md).
 fn f002_22_wsx_deliveries_are_zwsx_psrq_messages_with_one_message_or_a_list() {
     let dir = DataDir::new("f22");
     let server = start(&dir, "", &topics(&["/t"]));
@@ -97,6 +98,7 @@ fn silent_client(server: &Server) -> TcpStream {
 }
 
 #[test]
+/// Feature line F002-23 (../shared/reference/seed-systems.md).
 fn f002_23_the_server_pings_and_closes_4002_pings_missed_after_two_unanswered() {
     let dir = DataDir::new("f23");
     let server =
@@ -127,6 +129,7 @@ fn f002_23_the_server_pings_and_closes_4002_pings_missed_after_two_unanswered() 
 }
 
 #[test]
+/// Feature line F002-24 (../shared/reference/seed-systems.md).
 fn f002_24_a_closed_wsx_connection_unsubscribes_or_keeps_its_messages_for_a_resume() {
     let dir = DataDir::new("f24");
     let server = start(&dir, "", &topics(&["/t", "/kept"]));
