@@ -82,9 +82,19 @@ pub fn cluster_toml(nats: &Nats, name: &str, extra: &str) -> String {
 
 /// `n` nodes named node-0.. with `shards` shards each; `toml` goes before the cluster section.
 pub fn start_nodes(nats: &Nats, n: usize, shards: usize, toml: &str) -> Vec<Server> {
+    start_nodes_with(nats, n, shards, |_| toml.to_string())
+}
+
+/// Like [`start_nodes`], with node `i`'s own `toml(i)` (a data directory each, ...).
+pub fn start_nodes_with(
+    nats: &Nats,
+    n: usize,
+    shards: usize,
+    toml: impl Fn(usize) -> String,
+) -> Vec<Server> {
     let nodes: Vec<Server> = (0..n)
         .map(|i| {
-            let config = format!("{toml}\n{}", cluster_toml(nats, &format!("node-{i}"), ""));
+            let config = format!("{}\n{}", toml(i), cluster_toml(nats, &format!("node-{i}"), ""));
             Server::start(&config, shards)
         })
         .collect();

@@ -5,7 +5,7 @@
 //! address (`Notice::Deliver` to its shard), one notice per shard.
 
 use super::{
-    delay,
+    cluster, delay,
     messages::{Action, Filter, Format, Question, Reply, Tell},
     notice,
     pb::ConnParam,
@@ -86,6 +86,9 @@ pub fn on_tell(im: &Rc<Im>, shard: &Rc<Shard>, tell: Tell) {
     match tell {
         Tell::Register { user, addr, param, connected_ms } => {
             let old = im.home.borrow_mut().register(user.clone(), addr, *param, connected_ms);
+            if let Some(registered) = im.home.borrow().users.get(&user).and_then(|c| c.last()) {
+                cluster::connected(shard, &user, registered, im);
+            }
             if let Some(old) = old {
                 let close = Close::fixed(1000, "duplicate connection");
                 shard.tell(usize::from(old.shard), Notice::Close { keys: vec![old.key], close });

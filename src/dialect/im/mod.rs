@@ -4,11 +4,13 @@
 //! (`home`, `messages`) so pushes, kicks and the duplicate-device rule are exact across shards,
 //! the push API over HTTP JSON and gRPC (`push`, `rest`), notices kept until acknowledged
 //! (`notice`), delayed `SendMsgList` (`delay`), and the calls after connect and disconnect
-//! (`hooks`). Protobuf types are in `pb`; the server frames in `frames`.
+//! (`hooks`), and what IM nodes of a cluster say to each other (`cluster`). Protobuf types are
+//! in `pb`; the server frames in `frames`.
 
 pub mod admit;
 pub mod auth;
 pub mod backend;
+pub mod cluster;
 pub mod delay;
 pub mod frames;
 pub mod home;
@@ -183,6 +185,20 @@ impl Dialect for ImDialect {
                 None => Envelope::new(tag, ()),
             }
         })
+    }
+
+    fn on_cluster(&self, shard: &Rc<Shard>, node: &Arc<str>, body: bytes::Bytes) {
+        cluster::on_broadcast(&self.0, shard, node, &body);
+    }
+
+    fn answer_node(
+        &self,
+        shard: &Rc<Shard>,
+        _node: &Arc<str>,
+        body: bytes::Bytes,
+    ) -> LocalFuture<'static, bytes::Bytes> {
+        let (im, shard) = (self.0.clone(), shard.clone());
+        Box::pin(async move { cluster::answer(&im, &shard, &body).await })
     }
 
     fn client_id(&self, _shard: &Shard, key: ConnKey) -> String {

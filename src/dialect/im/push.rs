@@ -2,10 +2,11 @@
 //! encoded once, to every matching connection; users with none are reported failed),
 //! `KickUserConn` (close 1001 "kick") and `GetUserConn`. With user ids, only those users' home
 //! shards are asked; without, every shard is. Each home lists what it matched already encoded
-//! in the answer's format, so the answer costs one pass over the matches and no copies.
+//! in the answer's format, so the answer costs one pass over the matches and no copies. In
+//! cluster mode every other node applies the same filter (`cluster`).
 
 use super::{
-    frames,
+    cluster, frames,
     messages::{Action, Filter, Format, Question, Reply},
     pb::ConnParam,
     rest::json::ConnParamJson,
@@ -27,6 +28,17 @@ pub struct Listed {
     pub list: Vec<u8>,
     /// Listed users with no matching connection.
     pub missing: Vec<String>,
+    /// Cluster mode: some node did not answer in time.
+    pub partial: bool,
+}
+
+/// Adds `count` matches listed as `list` (in `format`) to `listed`.
+pub fn append(listed: &mut Listed, count: usize, list: &[u8], format: Format) {
+    if format == Format::Json && listed.count > 0 && count > 0 {
+        listed.list.push(b',');
+    }
+    listed.count += count;
+    listed.list.extend_from_slice(list);
 }
 
 /// Appends `param` to a list in `format`; `index` is its position in the list.
@@ -57,9 +69,9 @@ pub async fn send_msg(
     matching(im, shard, &filter, Action::Send(frame), format).await
 }
 
-/// Closes every connection matching `filter` with 1001 "kick"; returns how many.
-pub async fn kick(im: &Rc<Im>, shard: &Rc<Shard>, filter: Filter) -> usize {
-    matching(im, shard, &filter, Action::Kick, Format::Count).await.count
+/// Closes every connection matching `filter` with 1001 "kick"; `count` says how many.
+pub async fn kick(im: &Rc<Im>, shard: &Rc<Shard>, filter: Filter) -> Listed {
+    matching(im, shard, &filter, Action::Kick, Format::Count).await
 }
 
 /// The connections matching `filter`.
@@ -72,8 +84,22 @@ pub async fn get_user_conn(
     matching(im, shard, &filter, Action::List, format).await
 }
 
-/// Asks the homes that can hold matches to apply `action`; gathers what they listed.
+/// Applies `action` to the matching connections on this node and, in cluster mode, on every
+/// other node; gathers what they listed.
 async fn matching(
+    im: &Rc<Im>,
+    shard: &Rc<Shard>,
+    filter: &Filter,
+    action: Action,
+    format: Format,
+) -> Listed {
+    let mut listed = matching_here(im, shard, filter, action.clone(), format).await;
+    cluster::merge_nodes(im, shard, filter, &action, format, &mut listed).await;
+    listed
+}
+
+/// Asks this node's homes that can hold matches to apply `action`; gathers what they listed.
+pub async fn matching_here(
     im: &Rc<Im>,
     shard: &Rc<Shard>,
     filter: &Filter,
@@ -108,11 +134,7 @@ async fn matching(
     for answer in answers {
         let Answer::Dialect(envelope) = answer else { continue };
         if let Some(Reply::Matched { count, list, missing }) = envelope.open::<Reply>() {
-            if format == Format::Json && listed.count > 0 && count > 0 {
-                listed.list.push(b',');
-            }
-            listed.count += count;
-            listed.list.extend_from_slice(&list);
+            append(&mut listed, count, &list, format);
             listed.missing.extend(missing);
         }
     }

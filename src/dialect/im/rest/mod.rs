@@ -10,6 +10,8 @@
 //! - `POST /im/getUserConn` `{userIds, platforms, devices}` -> `{connParams}`
 //! - `POST /im/sendNoticeData` `{noticeData, userId | isBroadcast}` -> `{}`
 //! - `POST /im/convMembers` `{convId, add, remove}` -> `{}`
+//!
+//! In cluster mode an answer some node missed carries `X-Pushgate-Partial: true`.
 
 pub mod grpc;
 pub mod json;
@@ -24,7 +26,7 @@ use hyper::{body::Incoming, Request};
 use json::{FilterJson, KickJson, MembersJson, SendMsgJson, SendNoticeJson};
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use std::rc::Rc;
+use std::{cell::Cell, rc::Rc};
 
 /// Largest API request body.
 const MAX_BODY: usize = 1024 * 1024;
@@ -51,17 +53,27 @@ pub async fn call(im: &Rc<Im>, shard: &Rc<Shard>, request: Request<Incoming>) ->
         Ok(body) => body,
         Err(e) => return e.reply(),
     };
-    match serve(im, shard, &path, &body).await {
-        Ok(answer) => rest::json(StatusCode::OK, answer),
+    let partial = Cell::new(false);
+    match serve(im, shard, &path, &body, &partial).await {
+        Ok(answer) => {
+            let mut reply = rest::json(StatusCode::OK, answer);
+            if partial.get() {
+                let partial = header::HeaderValue::from_static("true");
+                reply.headers_mut().insert("x-pushgate-partial", partial);
+            }
+            reply
+        }
         Err(e) => e.reply(),
     }
 }
 
+/// The answer's body; `partial` is set when, in cluster mode, some node did not answer.
 async fn serve(
     im: &Rc<Im>,
     shard: &Rc<Shard>,
     path: &str,
     body: &[u8],
+    partial: &Cell<bool>,
 ) -> Result<Vec<u8>, ApiError> {
     let done = || json!({}).to_string().into_bytes();
     match path {
@@ -71,6 +83,7 @@ async fn serve(
             let data = json::base64(&req.data, "data").map_err(ApiError::bad_request)?;
             let format = if req.only_failed { Format::Count } else { Format::Json };
             let listed = push::send_msg(im, shard, req.filter(), event, data.into(), format).await;
+            partial.set(listed.partial);
             let failed = failed(&listed);
             if req.only_failed {
                 let mut out = format!("{{\"successCount\":{},", listed.count).into_bytes();
@@ -82,11 +95,14 @@ async fn serve(
         "/im/kickUserConn" => {
             let req: KickJson = parse(body)?;
             let filter = req.get_user_conn_req.unwrap_or(req.filter).into();
-            Ok(json!({"kicked": push::kick(im, shard, filter).await}).to_string().into_bytes())
+            let kicked = push::kick(im, shard, filter).await;
+            partial.set(kicked.partial);
+            Ok(json!({"kicked": kicked.count}).to_string().into_bytes())
         }
         "/im/getUserConn" => {
             let req: FilterJson = parse(body)?;
             let listed = push::get_user_conn(im, shard, req.into(), Format::Json).await;
+            partial.set(listed.partial);
             Ok(answer(&[("connParams", &listed.list)]))
         }
         "/im/sendNoticeData" => {
