@@ -29,8 +29,7 @@ pub fn listen(shard: &Rc<Shard>, from_cluster: flume::Receiver<FromCluster>, eve
             glommio::timer::sleep(every).await;
             let Some(link) = &checker.cluster else { return };
             let (count, hash) = {
-                let state = checker.state.borrow();
-                let all = state.topics.all();
+                let all = followed(&checker);
                 digest(all.iter().map(|(ns, name)| (*ns, &**name)))
             };
             link.digest(count, hash);
@@ -43,6 +42,10 @@ fn apply(shard: &Rc<Shard>, msg: FromCluster) {
     let Some(link) = &shard.cluster else { return };
     match msg {
         FromCluster::Publish { ns, topic, frame } => {
+            let dialect = shard.tag_of_ns(ns).and_then(|tag| shard.dialect(tag)).cloned();
+            if dialect.is_some_and(|d| d.on_node_publish(shard, &topic, &frame)) {
+                return;
+            }
             let report = shard.hooks.wants_emqx(EmqxKind::MessageDelivered, Some(&topic));
             let item = PubItem { topic: (*topic).into(), frame, exclude: None, report };
             fanout::deliver_local(shard, &Publication { ns, items: vec![item] });
@@ -78,9 +81,16 @@ fn apply(shard: &Rc<Shard>, msg: FromCluster) {
                 dialect.on_link(shard, up);
             }
         }
-        FromCluster::Resync => {
-            let topics = shard.state.borrow().topics.all();
-            link.topics(topics);
-        }
+        FromCluster::Resync => link.topics(followed(shard)),
     }
+}
+
+/// Every topic this shard follows: the engine's topics and those dialects follow themselves.
+fn followed(shard: &Shard) -> Vec<(u16, Box<str>)> {
+    let mut all = shard.state.borrow().topics.all();
+    for tag in 0..=u8::MAX {
+        let Some(dialect) = shard.dialect(tag) else { break };
+        all.extend(dialect.node_topics(shard));
+    }
+    all
 }

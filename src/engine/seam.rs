@@ -112,6 +112,19 @@ pub trait Dialect {
     /// The id hooks and logs use for a connection of this dialect (a socket id, a sid).
     fn client_id(&self, shard: &Shard, key: ConnKey) -> String;
 
+    /// Cluster mode: another node's publication on `topic` of this dialect's namespace (every
+    /// shard hears it). `false` (the default): the engine delivers it to the topic's
+    /// subscribers on this shard; `true`: the dialect took it.
+    fn on_node_publish(&self, _shard: &Rc<Shard>, _topic: &str, _body: &Bytes) -> bool {
+        false
+    }
+
+    /// Cluster mode: topics this shard follows for the dialect beyond the engine's topic
+    /// index (they count in the interest drift check and its resync).
+    fn node_topics(&self, _shard: &Shard) -> Vec<(u16, Box<str>)> {
+        Vec::new()
+    }
+
     /// Cluster mode: a broadcast of this dialect from node `node` (every shard hears it).
     fn on_cluster(&self, _shard: &Rc<Shard>, _node: &Arc<str>, _body: Bytes) {}
 

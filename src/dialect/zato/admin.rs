@@ -31,7 +31,7 @@ pub async fn apply(zato: &Rc<Zato>, shard: &Rc<Shard>, op: AdminOp) -> Answer {
         AdminOp::ListTopics => Some(Ok(Value::Array(list_topics(zato)))),
         AdminOp::CreateTopic(config) => Some(create_topic(zato, config).await),
         AdminOp::UpdateTopic { name, changes } => Some(update_topic(zato, &name, &changes).await),
-        AdminOp::DeleteTopic { name } => Some(delete_topic(zato, &name).await),
+        AdminOp::DeleteTopic { name } => Some(delete_topic(zato, shard, &name).await),
         AdminOp::ClearTopic { name } => Some(clear_topic(zato, &name).await),
         AdminOp::ListSubs { topic } => Some(Ok(list_subs(zato, topic.as_deref()))),
         AdminOp::GetSub { sub_key } => Some(Ok(describe_sub(zato, held(zato, &sub_key)?.as_ref()))),
@@ -39,7 +39,7 @@ pub async fn apply(zato: &Rc<Zato>, shard: &Rc<Shard>, op: AdminOp) -> Answer {
             Some(update_sub(zato, shard, &held(zato, &sub_key)?, &changes).await)
         }
         AdminOp::DeleteSub { sub_key } => {
-            Some(home::remove(zato, &held(zato, &sub_key)?).await.map(|()| json!({})))
+            Some(home::remove(zato, shard, &held(zato, &sub_key)?).await.map(|()| json!({})))
         }
         AdminOp::Browse(browse) => {
             Some(Ok(browse_queue(held(zato, &browse.sub_key)?.as_ref(), &browse)))
@@ -129,7 +129,7 @@ async fn update_topic(zato: &Zato, name: &str, changes: &Value) -> Result<Value,
 }
 
 /// Deletes a topic made at run time, with its subscriptions and messages.
-async fn delete_topic(zato: &Rc<Zato>, name: &str) -> Result<Value, ZatoError> {
+async fn delete_topic(zato: &Rc<Zato>, shard: &Rc<Shard>, name: &str) -> Result<Value, ZatoError> {
     let subs: Vec<Rc<SubState>> = {
         let topics = zato.topics.borrow();
         let topic = topics.get(name).ok_or_else(|| ZatoError::no_such_topic(name))?;
@@ -141,7 +141,7 @@ async fn delete_topic(zato: &Rc<Zato>, name: &str) -> Result<Value, ZatoError> {
         topic.subs.iter().filter_map(|k| subs.get(k).cloned()).collect()
     };
     for sub in &subs {
-        home::remove(zato, sub).await?;
+        home::remove(zato, shard, sub).await?;
     }
     let mut batch = Batch::new();
     let prefix = KeyRange::prefix(layout::topic_prefix(name));

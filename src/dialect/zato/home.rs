@@ -5,7 +5,7 @@
 //! caller is told is what a restart finds; no borrow is held across an await.
 
 use super::{
-    deliver,
+    cluster, deliver,
     error::ZatoError,
     ids, layout,
     message::Msg,
@@ -21,15 +21,48 @@ use crate::{
 use serde_json::{json, Value};
 use std::rc::Rc;
 
-/// Publishes on the topic's home; answers `{"msg_id"}`'s value (null when dropped).
-pub async fn publish(zato: &Rc<Zato>, shard: &Rc<Shard>, request: PublishReq) -> Answer {
+/// Publishes on the topic's home; answers `{"msg_id"}`'s value (null when dropped here). In
+/// cluster mode the publication then goes to the other nodes following the topic, even when
+/// this node dropped it (they may have subscribers).
+pub async fn publish(zato: &Rc<Zato>, shard: &Rc<Shard>, mut request: PublishReq) -> Answer {
     zato.wait_loaded().await;
-    let result = publish_here(zato, shard, request).await;
+    let now = ids::now_micros();
+    let Some(link) = &shard.cluster else {
+        let result = publish_here(zato, shard, request, now, false).await;
+        return Some(result.map(|id| id.map_or(Value::Null, Value::String)));
+    };
+    if link.refuses_publishes() {
+        return Some(Err(ZatoError::unavailable("Publication rejected - cluster link down")));
+    }
+    request.msg_id.get_or_insert_with(ids::msg_id);
+    let forwarded = request.clone();
+    let result = publish_here(zato, shard, request, now, false).await;
+    if result.is_ok() {
+        cluster::forward(zato, shard, forwarded, now);
+    }
     Some(result.map(|id| id.map_or(Value::Null, Value::String)))
 }
 
-/// Where a new message goes.
-struct Placement {
+/// Places another node's publication in this node's subscriptions of its topic (none: it is
+/// dropped, never kept in a backlog here).
+pub async fn publish_from_node(
+    zato: &Rc<Zato>,
+    shard: &Rc<Shard>,
+    request: PublishReq,
+    pub_time: u64,
+) -> Result<(), ZatoError> {
+    zato.wait_loaded().await;
+    publish_here(zato, shard, request, pub_time, true).await.map(|_| ())
+}
+
+/// Where a new message goes: queues or the backlog here, or only other nodes' queues.
+enum Placement {
+    Here(Placed),
+    Elsewhere(String),
+}
+
+/// A message placed on this node.
+struct Placed {
     msg: Rc<Msg>,
     recipients: Vec<Rc<SubState>>,
     /// The topic has no subscription: the message waits for the first one.
@@ -38,12 +71,19 @@ struct Placement {
     stored: bool,
 }
 
+/// Places and (GD) commits a publication received at `now`; `from_node`: sent by another node.
 async fn publish_here(
     zato: &Rc<Zato>,
     shard: &Rc<Shard>,
     request: PublishReq,
+    now: u64,
+    from_node: bool,
 ) -> Result<Option<String>, ZatoError> {
-    let Some(placement) = place(zato, request)? else { return Ok(None) };
+    let placement = match place(zato, request, now, from_node)? {
+        None => return Ok(None),
+        Some(Placement::Elsewhere(msg_id)) => return Ok(Some(msg_id)),
+        Some(Placement::Here(placed)) => placed,
+    };
     let msg_id = placement.msg.msg_id.clone();
     if placement.stored {
         let mut batch = Batch::new();
@@ -66,7 +106,12 @@ async fn publish_here(
 }
 
 /// Checks the publication against its topic and builds the message and its recipients.
-fn place(zato: &Zato, request: PublishReq) -> Result<Option<Placement>, ZatoError> {
+fn place(
+    zato: &Zato,
+    request: PublishReq,
+    now: u64,
+    from_node: bool,
+) -> Result<Option<Placement>, ZatoError> {
     let mut topics = zato.topics.borrow_mut();
     let topic =
         topics.get_mut(&request.topic).ok_or_else(|| ZatoError::no_such_topic(&request.topic))?;
@@ -75,8 +120,12 @@ fn place(zato: &Zato, request: PublishReq) -> Result<Option<Placement>, ZatoErro
     }
     let subs = zato.subs.borrow();
     let all: Vec<&Rc<SubState>> = topic.subs.iter().filter_map(|k| subs.get(k)).collect();
-    if all.is_empty() && topic.config.on_no_subs_pub == OnNoSubs::Drop {
+    if all.is_empty() && (from_node || topic.config.on_no_subs_pub == OnNoSubs::Drop) {
         return Ok(None);
+    }
+    if all.is_empty() && zato.followers.borrow().any(&request.topic) {
+        // Other nodes have its subscriptions: nothing is kept here.
+        return Ok(Some(Placement::Elsewhere(request.msg_id.unwrap_or_else(ids::msg_id))));
     }
     let recipients: Vec<Rc<SubState>> = all
         .iter()
@@ -92,7 +141,6 @@ fn place(zato: &Zato, request: PublishReq) -> Result<Option<Placement>, ZatoErro
     }
     topic.admit(has_gd)?;
     let limit = topic.config.limit_message_expiry;
-    let now = ids::now_micros();
     // The storage id is the publication number: increasing, so a commit's new messages and
     // queue entries land at the right end of their B-tree ranges (a few pages rewritten per
     // commit) and deliveries delete from the left end, where random ids touched a page each.
@@ -124,7 +172,7 @@ fn place(zato: &Zato, request: PublishReq) -> Result<Option<Placement>, ZatoErro
     if stored {
         topic.pending_gd += 1;
     }
-    Ok(Some(Placement { msg, recipients, backlog, stored }))
+    Ok(Some(Placement::Here(Placed { msg, recipients, backlog, stored })))
 }
 
 /// A subscription whose messages must be stored whatever the publisher asked.
@@ -136,8 +184,8 @@ fn wants_gd(sub: &SubState) -> bool {
 
 /// Puts a message (committed if GD) in its recipients' queues or the topic's backlog. What
 /// changed meanwhile (a recipient or the topic deleted) is taken out of the store again.
-fn enqueue(zato: &Rc<Zato>, shard: &Rc<Shard>, placement: Placement) {
-    let Placement { msg, recipients, backlog, .. } = placement;
+fn enqueue(zato: &Rc<Zato>, shard: &Rc<Shard>, placement: Placed) {
+    let Placed { msg, recipients, backlog, .. } = placement;
     let mut cleanup = Batch::new();
     {
         let mut topics = zato.topics.borrow_mut();
@@ -318,6 +366,9 @@ async fn subscribe_here(
     };
     deliver::start(zato, shard, &sub);
     spawn_backlog_takeover(zato, shard, &request.topic);
+    if let Some(ready) = cluster::sync(zato, shard, &request.topic) {
+        let _ = ready.recv_async().await;
+    }
     Ok(answer)
 }
 
@@ -431,6 +482,7 @@ fn owned(
 /// Unsubscribes on the topic's home; answers `{}`.
 pub async fn unsubscribe(
     zato: &Rc<Zato>,
+    shard: &Rc<Shard>,
     topic: &str,
     sub_key: &str,
     endpoint: Option<&str>,
@@ -440,12 +492,16 @@ pub async fn unsubscribe(
         Ok(sub) => sub,
         Err(e) => return Some(Err(e)),
     };
-    Some(remove(zato, &sub).await.map(|()| json!({})))
+    Some(remove(zato, shard, &sub).await.map(|()| json!({})))
 }
 
 /// Deletes a subscription: its record and queue leave the store, then memory; its delivery
 /// task stops. Its messages are dropped (F002-11).
-pub async fn remove(zato: &Rc<Zato>, sub: &Rc<SubState>) -> Result<(), ZatoError> {
+pub async fn remove(
+    zato: &Rc<Zato>,
+    shard: &Rc<Shard>,
+    sub: &Rc<SubState>,
+) -> Result<(), ZatoError> {
     sub.deleted.set(true);
     sub.signal.raise();
     let (topic, sub_key) = {
@@ -471,6 +527,7 @@ pub async fn remove(zato: &Rc<Zato>, sub: &Rc<SubState>) -> Result<(), ZatoError
         }
     }
     spawn_commit(zato, cleanup);
+    cluster::sync(zato, shard, &topic);
     Ok(())
 }
 
@@ -536,14 +593,14 @@ pub async fn resume(
 
 /// A WSX connection closed: its subscription is deleted (`unsub_on_wsx_close`) or waits,
 /// storing what comes, for a connection to resume it.
-pub async fn wsx_gone(zato: &Rc<Zato>, _shard: &Rc<Shard>, sub_key: &str, addr: ConnAddr) {
+pub async fn wsx_gone(zato: &Rc<Zato>, shard: &Rc<Shard>, sub_key: &str, addr: ConnAddr) {
     let Some(sub) = zato.subs.borrow().get(sub_key).cloned() else { return };
     if sub.wsx.get() != Some(addr) {
         return;
     }
     sub.wsx.set(None);
     if sub.options().unsub_on_wsx_close {
-        if let Err(e) = remove(zato, &sub).await {
+        if let Err(e) = remove(zato, shard, &sub).await {
             tracing::warn!("zato: removing {sub_key} after its connection closed: {e}");
         }
     }

@@ -6,7 +6,7 @@
 //! (their connections are gone). Requests wait until this is done; delivery tasks start after.
 
 use super::{
-    deliver,
+    cluster, deliver,
     home::{self, Chunks},
     layout,
     message::Msg,
@@ -86,6 +86,7 @@ async fn load(zato: &Rc<Zato>, shard: &Rc<Shard>) -> Result<(), StoreError> {
     let mut cleanup = Chunks::new(zato);
     for name in names {
         load_topic(zato, &store, &name, &mut cleanup).await?;
+        cluster::sync(zato, shard, &name);
     }
     cleanup.commit(zato).await
 }

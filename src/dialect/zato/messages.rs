@@ -19,7 +19,8 @@ use serde_json::Value;
 pub type Answer = Option<Result<Value, ZatoError>>;
 
 /// A publication, checked at the edge (credentials, permission, field types and priority).
-#[derive(Debug, Clone)]
+/// Serialized only between nodes of a cluster.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PublishReq {
     pub topic: String,
     /// The publishing endpoint's name and the `pub=` pattern that let it.

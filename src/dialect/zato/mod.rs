@@ -18,9 +18,11 @@
 //! - `wsx`, `wsx_out`: the WSX client protocol (sessions, service calls, server messages).
 //! - `rest`: the REST API under `/zato/pubsub/` (the pub/sub API and the admin API).
 //! - `fields`: the publish and subscribe fields shared by REST and WSX.
+//! - `cluster`: publications crossing nodes to the subscriptions each node holds.
 
 pub mod access;
 pub mod admin;
+pub mod cluster;
 pub mod deliver;
 pub mod error;
 pub mod fields;
@@ -80,6 +82,10 @@ pub struct Zato {
     seq: Cell<u64>,
     /// The topics homed here are loaded from the store.
     loaded: Cell<bool>,
+    /// Cluster mode: topics homed here this node follows (those with a subscription).
+    pub followed: RefCell<ahash::AHashSet<String>>,
+    /// Cluster mode: topics homed here that other nodes follow.
+    pub followers: RefCell<cluster::Followers>,
 }
 
 impl Zato {
@@ -148,7 +154,7 @@ impl Zato {
             Question::Publish(request) => home::publish(self, shard, request).await,
             Question::Subscribe(request) => home::subscribe(self, shard, request).await,
             Question::Unsubscribe { topic, sub_key, endpoint } => {
-                home::unsubscribe(self, &topic, &sub_key, endpoint.as_deref()).await
+                home::unsubscribe(self, shard, &topic, &sub_key, endpoint.as_deref()).await
             }
             Question::Fetch { topic, sub_key, endpoint } => {
                 home::fetch(self, &topic, &sub_key, &endpoint).await
@@ -186,6 +192,8 @@ impl ZatoDialect {
             sessions: RefCell::default(),
             seq: Cell::new(0),
             loaded: Cell::new(false),
+            followed: RefCell::default(),
+            followers: RefCell::default(),
         }))
     }
 }
@@ -298,6 +306,32 @@ impl Dialect for ZatoDialect {
             };
             Envelope::new(tag, answer)
         })
+    }
+
+    fn on_node_publish(&self, shard: &Rc<Shard>, topic: &str, body: &bytes::Bytes) -> bool {
+        cluster::on_publish(&self.0, shard, topic, body);
+        true
+    }
+
+    fn node_topics(&self, _shard: &Shard) -> Vec<(u16, Box<str>)> {
+        cluster::followed(&self.0)
+    }
+
+    fn on_cluster(&self, shard: &Rc<Shard>, node: &Arc<str>, body: bytes::Bytes) {
+        cluster::on_broadcast(&self.0, shard, node, &body);
+    }
+
+    fn on_nodes(&self, shard: &Rc<Shard>, up: &[Arc<str>], gone: &[Arc<str>], _: &[Arc<str>]) {
+        cluster::on_gone(&self.0, gone);
+        if !up.is_empty() {
+            cluster::tell_follows(&self.0, shard);
+        }
+    }
+
+    fn on_link(&self, shard: &Rc<Shard>, up: bool) {
+        if up {
+            cluster::tell_follows(&self.0, shard);
+        }
     }
 
     fn client_id(&self, shard: &Shard, key: ConnKey) -> String {
