@@ -1,6 +1,7 @@
 //! The gateway dialect over a cluster (a real nats-server, two nodes on 127.0.0.1): a publish
 //! through one node's `POST /gateway/publish` reaches a topic's subscribers and a connection's
-//! `sig_<sid>` on the other node, once and in publish order. Skipped (with a message) where
+//! `sig_<sid>` on the other node, once and in publish order; `GET /list/topics` on any node
+//! lists the topics of every node. Skipped (with a message) where
 //! nats-server is not installed. No timing is asserted: the first publishes are repeated until
 //! one arrives (the other node's interest reaches NATS on its own time), then the checked ones
 //! follow.
@@ -8,7 +9,7 @@
 mod common;
 
 use common::{
-    cluster::{nats_binary, start_nodes, Nats},
+    cluster::{nats_binary, start_nodes, wait_until, Nats},
     gateway::{routes, GwClient, Mock, REGISTER, SUB_ADD},
 };
 use std::time::Duration;
@@ -87,4 +88,24 @@ fn gateway_topics_and_sig_sid_pushes_cross_nodes_once_and_in_order() {
     let publish = |topic: &str, data: &str| publisher.publish(topic, "1", data);
     check_crosses(&mut client, "cluster-news", publish);
     check_crosses(&mut client, &format!("sig_{sid}"), publish);
+}
+
+#[test]
+/// Feature line F000-27 (../shared/reference/seed-systems.md).
+fn f000_27_list_topics_on_any_node_lists_the_topics_subscribed_on_every_node() {
+    let Some(nats) = nats() else { return };
+    let mock = Mock::tcp();
+    let nodes = start_nodes(&nats, 3, 1, &routes("", "tcp", mock.port, ""));
+    let mut client = GwClient::connect(&nodes[1]);
+    let sid = client.register(REGISTER);
+    client.sub_add(SUB_ADD, &["cluster-news"]);
+    let mut expected = vec!["cluster-news".to_string(), format!("sig_{sid}")];
+    expected.sort();
+    for node in &nodes {
+        wait_until(|| node.list_topics() == expected);
+    }
+    drop(client);
+    for node in &nodes {
+        wait_until(|| node.list_topics().is_empty());
+    }
 }

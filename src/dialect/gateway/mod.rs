@@ -279,6 +279,20 @@ impl Dialect for GatewayDialect {
         Box::pin(std::future::ready(answer))
     }
 
+    /// Cluster mode: another node lists its topics for `GET /list/topics` (a JSON array).
+    fn answer_node(
+        &self,
+        shard: &Rc<Shard>,
+        _node: &Arc<str>,
+        _body: bytes::Bytes,
+    ) -> LocalFuture<'static, bytes::Bytes> {
+        let (gw, shard) = (self.0.clone(), shard.clone());
+        Box::pin(async move {
+            let topics = rest::list_topics(&gw, &shard).await;
+            serde_json::to_vec(&topics).unwrap_or_default().into()
+        })
+    }
+
     fn client_id(&self, shard: &Shard, key: ConnKey) -> String {
         self.0.sid(shard, key)
     }

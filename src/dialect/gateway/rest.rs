@@ -1,6 +1,8 @@
 //! The gateway's HTTP routes on the client port: `POST /gateway/publish` (in `publish`) and
 //! `GET /list/topics`, the Push Gateway's introspection: `{"topics":[...]}`, exactly the topics
-//! with a subscriber on some shard at the time of the call (every shard is asked).
+//! with a subscriber on some shard at the time of the call (every shard is asked). In cluster
+//! mode every other node is asked too; an answer some node missed carries
+//! `X-Pushgate-Partial: true`.
 
 use super::{messages::Question, messages::Reply as Answered, publish, Gateway};
 use crate::{
@@ -24,15 +26,34 @@ pub async fn call(gw: &Gateway, shard: &Rc<Shard>, request: Request<Incoming>) -
                 let why = "Authorization: Bearer <publish key> is required";
                 return ApiError::new(StatusCode::UNAUTHORIZED, why).reply();
             }
-            let topics = list_topics(gw, shard).await;
-            json(StatusCode::OK, serde_json::json!({ "topics": topics }).to_string())
+            let mut topics = list_topics(gw, shard).await;
+            let mut complete = true;
+            if let Some(link) = &shard.cluster {
+                let (answers, all) = link.query(gw.tag, bytes::Bytes::new()).await;
+                for (node, body) in answers {
+                    match serde_json::from_slice::<Vec<String>>(&body) {
+                        Ok(names) => topics.extend(names),
+                        Err(_) => tracing::warn!("gateway: node {node} sent an undecodable list"),
+                    }
+                }
+                topics.sort_unstable();
+                topics.dedup();
+                complete = all;
+            }
+            let mut reply =
+                json(StatusCode::OK, serde_json::json!({ "topics": topics }).to_string());
+            if !complete {
+                let partial = header::HeaderValue::from_static("true");
+                reply.headers_mut().insert("x-pushgate-partial", partial);
+            }
+            reply
         }
         _ => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("Method not allowed on {path}"))
             .reply(),
     }
 }
 
-/// Every topic with a subscriber on any shard, sorted.
+/// Every topic with a subscriber on any shard of this node, sorted.
 pub async fn list_topics(gw: &Gateway, shard: &Rc<Shard>) -> Vec<String> {
     let mut topics: Vec<String> = gw
         .ask_all(shard, Question::Topics)
