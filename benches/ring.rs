@@ -24,6 +24,7 @@ fn publication() -> Arc<Publication> {
         topic: "prices".into(),
         frame: bytes::Bytes::from_static(b"\x81\x2a{\"event\":\"update\",\"channel\":\"prices\"}"),
         exclude: None,
+        exclude_elsewhere: None,
         report: false,
     };
     Arc::new(Publication { ns: 0, items: vec![item] })

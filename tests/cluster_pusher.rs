@@ -111,3 +111,56 @@ fn with_when_down_refuse_a_publish_gets_503_while_the_link_is_down() {
     let (status, _) = node.post("events", &json!({"name": "e", "channel": "c", "data": "x"}));
     assert_eq!(status, 200);
 }
+
+#[test]
+/// Feature line F003-15 (../shared/reference/seed-systems.md).
+fn f003_15_a_socket_id_excludes_its_connection_when_the_publish_goes_through_another_node() {
+    let Some(nats) = nats() else { return };
+    let nodes = start_nodes(&nats, 2, 2, "");
+    let mut sender = nodes[1].client();
+    let mut other = nodes[1].client();
+    follow(&nodes[1], &mut sender, "room", 0);
+    other.subscribe("room");
+    let body = |data: &str| json!({"name": "said", "channel": "room", "data": data, "socket_id": sender.socket_id});
+    // The first publishes may go before node 0 knows node 1 follows: repeat until one crosses.
+    let mut crossed = false;
+    for n in 0..100 {
+        let (status, answer) = nodes[0].post("events", &body(&format!("warm-{n}")));
+        assert_eq!(status, 200, "{answer}");
+        if other.try_recv(Duration::from_millis(200)).is_some() {
+            crossed = true;
+            break;
+        }
+    }
+    assert!(crossed, "no publish crossed to node 1");
+    let (status, _) = nodes[0].post("events", &body("checked"));
+    assert_eq!(status, 200);
+    loop {
+        let got = other.recv();
+        if got["data"] == "checked" {
+            break;
+        }
+    }
+    assert!(
+        sender.try_recv(Duration::from_millis(300)).is_none(),
+        "the excluded connection got the publication"
+    );
+}
+
+#[test]
+fn a_cache_channel_replays_the_newest_event_published_on_any_node() {
+    let Some(nats) = nats() else { return };
+    let nodes = start_nodes(&nats, 3, 2, "");
+    nodes[0].trigger("cache-news", "update", "old");
+    nodes[2].trigger("cache-news", "update", "new");
+    // A subscriber on node 1, where nothing was published, gets the newest of the cluster.
+    let mut client = nodes[1].client();
+    client.subscribe("cache-news");
+    assert_eq!(client.recv(), json!({"event": "update", "channel": "cache-news", "data": "new"}));
+    // The channel's info says the same on every node.
+    for node in &nodes {
+        let (status, info) = node.get_signed("channels/cache-news", &[("info", "cache")]);
+        assert_eq!(status, 200, "{info}");
+        assert_eq!(info["cache"]["data"], "new", "{info}");
+    }
+}

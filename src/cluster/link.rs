@@ -89,9 +89,10 @@ impl Link {
         sent
     }
 
-    /// Publishes a topic's frame to the nodes that follow it.
-    pub fn publish(&self, ns: u16, topic: &str, frame: Bytes) {
-        self.send(ToCluster::Publish { ns, topic: topic.into(), frame });
+    /// Publishes a topic's frame to the nodes that follow it; `exclude` names a publisher's
+    /// connection on some other node, which must not receive it.
+    pub fn publish(&self, ns: u16, topic: &str, frame: Bytes, exclude: Option<Box<str>>) {
+        self.send(ToCluster::Publish { ns, topic: topic.into(), frame, exclude });
     }
 
     /// This shard gained its first subscriber of a topic (`on`) or lost its last. For `on`,

@@ -29,8 +29,9 @@ use std::sync::Arc;
 /// What a shard asks of the cluster thread.
 #[derive(Debug)]
 pub enum ToCluster {
-    /// A topic's frame, published by a client or the REST API of this node.
-    Publish { ns: u16, topic: Box<str>, frame: Bytes },
+    /// A topic's frame, published by a client or the REST API of this node; `exclude` is the
+    /// client id of a publisher's connection on another node.
+    Publish { ns: u16, topic: Box<str>, frame: Bytes, exclude: Option<Box<str>> },
     /// Shard `shard` has subscribers of the topic now (`on`) or no longer. `ready` is told
     /// once NATS has the node's subscription (or at once if the node already had it).
     Interest { shard: usize, ns: u16, topic: Box<str>, on: bool, ready: Option<flume::Sender<()>> },
@@ -49,8 +50,9 @@ pub enum ToCluster {
 /// What the cluster thread tells a shard.
 #[derive(Debug, Clone)]
 pub enum FromCluster {
-    /// A frame another node published on a topic this node follows.
-    Publish { ns: u16, topic: Arc<str>, frame: Bytes },
+    /// A frame another node published on a topic this node follows; `exclude` is the client id
+    /// of the publisher's connection, if it must not receive it.
+    Publish { ns: u16, topic: Arc<str>, frame: Bytes, exclude: Option<Arc<str>> },
     /// A dialect's broadcast from node `node`.
     Broadcast { tag: u8, node: Arc<str>, body: Bytes },
     /// A dialect's question from node `node`, to be answered with `ToCluster::Reply`.

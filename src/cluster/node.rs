@@ -164,13 +164,21 @@ impl Thread {
 
     async fn handle_shard(&self, state: &mut State, msg: ToCluster) {
         match msg {
-            ToCluster::Publish { ns, topic, frame } => {
+            ToCluster::Publish { ns, topic, frame, exclude } => {
                 if !state.up {
                     Board::add(&self.board.missed_while_down, 1);
                     return;
                 }
                 let subject = self.subjects.topic(&self.ns_name(ns), &topic);
-                if state.client.publish(subject, frame).await.is_ok() {
+                let sent = match exclude {
+                    None => state.client.publish(subject, frame).await,
+                    Some(id) => {
+                        let mut headers = HeaderMap::new();
+                        headers.insert(EXCLUDE, &*id);
+                        state.client.publish_with_headers(subject, headers, frame).await
+                    }
+                };
+                if sent.is_ok() {
                     Board::add(&self.board.published, 1);
                 } else {
                     Board::add(&self.board.missed_while_down, 1);
@@ -235,8 +243,14 @@ impl Thread {
             let task = tokio::spawn(async move {
                 while let Some(msg) = subscriber.next().await {
                     Board::add(&board.received, 1);
-                    let publish =
-                        FromCluster::Publish { ns, topic: name.clone(), frame: msg.payload };
+                    let exclude = msg.headers.as_ref().and_then(|h| h.get(EXCLUDE));
+                    let exclude = exclude.map(|id| Arc::<str>::from(id.as_str()));
+                    let publish = FromCluster::Publish {
+                        ns,
+                        topic: name.clone(),
+                        frame: msg.payload,
+                        exclude,
+                    };
                     for shard in shards.iter() {
                         if shard.try_send(publish.clone()).is_err() {
                             Board::add(&board.dropped_in, 1);
@@ -413,6 +427,9 @@ impl Thread {
 }
 
 /// The node a message came from (its `node` header).
+/// The header naming a publisher's connection that must not receive a publication.
+const EXCLUDE: &str = "exclude";
+
 fn sender(msg: &Message) -> Option<Arc<str>> {
     Some(msg.headers.as_ref()?.get("node")?.as_str().into())
 }

@@ -33,6 +33,9 @@ pub struct PubItem {
     pub frame: Bytes,
     /// The publisher's own connection, which must not receive it.
     pub exclude: Option<ConnAddr>,
+    /// Cluster mode: the client id (a socket id, ...) of a publisher's connection that is not
+    /// on this node; the node that has it resolves it (`Dialect::addr_of_client`).
+    pub exclude_elsewhere: Option<Box<str>>,
     /// The dialect wants to hear who received it (`Dialect::delivered`): only when a hook
     /// asks, since listing receivers costs a vector per publication and shard.
     pub report: bool,

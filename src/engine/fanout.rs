@@ -15,7 +15,8 @@ use std::{rc::Rc, sync::Arc};
 pub async fn publish(shard: &Rc<Shard>, publication: Publication) -> usize {
     if let Some(link) = &shard.cluster {
         for item in &publication.items {
-            link.publish(publication.ns, &item.topic, item.frame.clone());
+            let elsewhere = item.exclude_elsewhere.clone();
+            link.publish(publication.ns, &item.topic, item.frame.clone(), elsewhere);
         }
     }
     publish_local(shard, publication).await

@@ -41,13 +41,15 @@ pub fn listen(shard: &Rc<Shard>, from_cluster: flume::Receiver<FromCluster>, eve
 fn apply(shard: &Rc<Shard>, msg: FromCluster) {
     let Some(link) = &shard.cluster else { return };
     match msg {
-        FromCluster::Publish { ns, topic, frame } => {
+        FromCluster::Publish { ns, topic, frame, exclude } => {
             let dialect = shard.tag_of_ns(ns).and_then(|tag| shard.dialect(tag)).cloned();
-            if dialect.is_some_and(|d| d.on_node_publish(shard, &topic, &frame)) {
+            if dialect.as_ref().is_some_and(|d| d.on_node_publish(shard, &topic, &frame)) {
                 return;
             }
+            let exclude = exclude.zip(dialect).and_then(|(id, d)| d.addr_of_client(&id));
             let report = shard.hooks.wants_emqx(EmqxKind::MessageDelivered, Some(&topic));
-            let item = PubItem { topic: (*topic).into(), frame, exclude: None, report };
+            let item =
+                PubItem { topic: (*topic).into(), frame, exclude, exclude_elsewhere: None, report };
             fanout::deliver_local(shard, &Publication { ns, items: vec![item] });
         }
         FromCluster::Broadcast { tag, node, body } => {

@@ -6,6 +6,7 @@
 //! `docs/design/why-one-engine-many-dialects.md` explains the choice and how to add one.
 
 use super::{
+    addr::ConnAddr,
     bus::{Envelope, PubItem},
     conn::{queue::Frame, Close, ConnEntry, ConnKey},
     shard::Shard,
@@ -117,6 +118,12 @@ pub trait Dialect {
     /// subscribers on this shard; `true`: the dialect took it.
     fn on_node_publish(&self, _shard: &Rc<Shard>, _topic: &str, _body: &Bytes) -> bool {
         false
+    }
+
+    /// Cluster mode: the connection on this node a client id (from `client_id`'s space, as
+    /// a publisher named it) belongs to, if any.
+    fn addr_of_client(&self, _id: &str) -> Option<ConnAddr> {
+        None
     }
 
     /// Cluster mode: topics this shard follows for the dialect beyond the engine's topic

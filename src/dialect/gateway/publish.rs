@@ -43,6 +43,7 @@ pub async fn publish(gw: &Gateway, shard: &Rc<Shard>, topic: &str, msg_id: &str,
         topic: topic.into(),
         frame: Bytes::from(frame::text(&json)),
         exclude: None,
+        exclude_elsewhere: None,
         report: false,
     };
     let publication = Publication { ns: gw.ns, items: vec![item] };

@@ -310,9 +310,52 @@ pub async fn answer(pusher: &Rc<Pusher>, shard: &Rc<Shard>, body: &[u8]) -> Byte
             }
             None => Told::Channels { channels: Vec::new() },
         },
+        Ok(Ask::Cache { app, channel }) => match pusher.config.app_by_id(&app) {
+            Some((app, _)) => {
+                Told::Cache { cached: cached_here(pusher, shard, app, channel).await }
+            }
+            None => Told::Cache { cached: None },
+        },
         Err(_) => return Bytes::new(),
     };
     serde_json::to_vec(&told).map(Bytes::from).unwrap_or_default()
+}
+
+/// The last event of a cache channel: (event, data, seconds left to live). In a cluster each
+/// node keeps the last event published through it, and the newest of every node's wins.
+pub async fn cached(
+    pusher: &Pusher,
+    shard: &Rc<Shard>,
+    app: u16,
+    channel: &str,
+) -> Option<(String, String, u64)> {
+    let ask = Ask::Cache { app: pusher.app(app).id.clone(), channel: channel.to_string() };
+    let (here, (remote, _)) = futures_lite::future::zip(
+        cached_here(pusher, shard, app, channel.to_string()),
+        ask_nodes(pusher, shard, &ask),
+    )
+    .await;
+    let theirs = remote.into_iter().filter_map(|told| match told {
+        Told::Cache { cached } => cached,
+        _ => None,
+    });
+    let newest = here.into_iter().chain(theirs).max_by_key(|(_, _, _, at_us)| *at_us);
+    newest.map(|(event, data, left, _)| (event, data, left))
+}
+
+/// This node's entry for a cache channel, from its home shard.
+async fn cached_here(
+    pusher: &Pusher,
+    shard: &Rc<Shard>,
+    app: u16,
+    channel: String,
+) -> Option<super::messages::CachedEvent> {
+    use super::messages::{Question, Reply};
+    let home = shard.home_of(app, &channel);
+    match pusher.ask(shard, home, Question::Cache { app, channel }).await {
+        Some(Reply::Cache(cached)) => cached,
+        _ => None,
+    }
 }
 
 /// Asks the other nodes; returns their answers and whether every live node answered (true

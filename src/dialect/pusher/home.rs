@@ -71,7 +71,9 @@ pub async fn answer(pusher: &Rc<Pusher>, shard: &Rc<Shard>, question: Question) 
         Question::Cache { app, channel } => {
             let ttl = Duration::from_secs(pusher.app(app).cache_ttl_secs);
             let cached = pusher.home.borrow_mut().cache_get(app, &channel, ttl, Instant::now());
-            Reply::Cache(cached.map(|(c, left)| (c.event.into(), c.data.into(), left.as_secs())))
+            Reply::Cache(
+                cached.map(|(c, left)| (c.event.into(), c.data.into(), left.as_secs(), c.at_us)),
+            )
         }
         Question::Claim { app, channel, shard: from } => {
             Reply::Claimed(quota::claim_here(pusher, shard, app, &channel, from))
@@ -445,7 +447,13 @@ pub async fn broadcast(shard: &Rc<Shard>, app: u16, channel: &str, event: &str, 
     // fan-out costs nothing per subscriber.
     shard.hooks.server_event(app, &text);
     let frame = Bytes::from(frame::text(&text));
-    let item = PubItem { topic: channel.into(), frame, exclude: None, report: false };
+    let item = PubItem {
+        topic: channel.into(),
+        frame,
+        exclude: None,
+        exclude_elsewhere: None,
+        report: false,
+    };
     let publication = Publication { ns: app, items: vec![item] };
     // In a cluster every node derives these events from its own replica and tells its own
     // subscribers: sent through the cluster too, each client would hear them twice.

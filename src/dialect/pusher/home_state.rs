@@ -62,6 +62,8 @@ pub struct Cached {
     pub event: Box<str>,
     pub data: Box<str>,
     stored: Instant,
+    /// Wall clock when stored, in microseconds: the newest of several nodes' entries wins.
+    pub at_us: u64,
 }
 
 /// A channel's subscriber count over all shards, for `subscription_count` events and the
@@ -182,7 +184,10 @@ impl HomeState {
 
     /// Keeps the last event of a cache channel.
     pub fn cache_set(&mut self, app: u16, channel: &str, event: &str, data: &str, now: Instant) {
-        let cached = Cached { event: event.into(), data: data.into(), stored: now };
+        let at_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let cached = Cached { event: event.into(), data: data.into(), stored: now, at_us };
         if self.cache.0.len() <= usize::from(app) {
             self.cache.0.resize_with(usize::from(app) + 1, AHashMap::default);
         }

@@ -3,6 +3,10 @@
 
 use crate::engine::{addr::ConnAddr, conn::ConnKey};
 
+/// A cache channel's last event: (event, data, seconds left to live, wall clock microseconds
+/// when stored).
+pub type CachedEvent = (String, String, u64, u64);
+
 /// A question to one shard (often a channel's home shard).
 #[derive(Debug, Clone)]
 pub enum Question {
@@ -32,7 +36,8 @@ pub enum Reply {
     Joined(Result<String, String>),
     Members(Vec<String>),
     /// (event, data, seconds left to live).
-    Cache(Option<(String, String, u64)>),
+    /// A cache channel's last event: (event, data, seconds left to live, stored at us).
+    Cache(Option<CachedEvent>),
     /// The claim is counted, or the app has its `max_channels_per_app` (the limit).
     Claimed(Result<(), usize>),
 }

@@ -301,6 +301,11 @@ impl Dialect for PusherDialect {
         self.0.socket_id(shard, key).to_string()
     }
 
+    /// A socket id named by a REST publish on another node.
+    fn addr_of_client(&self, id: &str) -> Option<ConnAddr> {
+        SocketId::parse(id).and_then(|s| self.0.addr_of(s))
+    }
+
     fn on_cluster(&self, shard: &Rc<Shard>, node: &Arc<str>, body: bytes::Bytes) {
         cluster::on_broadcast(&self.0, shard, node, &body);
     }

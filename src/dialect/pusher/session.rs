@@ -6,6 +6,7 @@ use super::{
     auth,
     channel::{self, ChannelKind},
     close::CloseCode,
+    cluster,
     inbound::{self, Request, Subscribe},
     messages::{Question, Reply, Tell},
     outbound,
@@ -409,6 +410,7 @@ impl Conn<'_> {
             topic: name.into(),
             frame: Bytes::from(frame::text(&text)),
             exclude: Some(ConnAddr::new(self.shard.id(), self.key)),
+            exclude_elsewhere: None,
             report: self.shard.hooks.wants_emqx(EmqxKind::MessageDelivered, Some(name)),
         };
         let (shard, ns) = (self.shard.clone(), self.app);
@@ -517,13 +519,9 @@ fn finish_join(
 fn replay_cache(pusher: &Rc<Pusher>, shard: &Rc<Shard>, key: ConnKey, app: u16, name: String) {
     let (pusher, shard) = (pusher.clone(), shard.clone());
     glommio::spawn_local(async move {
-        let home = shard.home_of(app, &name);
-        let question = Question::Cache { app, channel: name.clone() };
-        let text = match pusher.ask(&shard, home, question).await {
-            Some(Reply::Cache(Some((event, data, _)))) => {
-                outbound::channel_event(&event, &name, &data)
-            }
-            _ => {
+        let text = match cluster::cached(&pusher, &shard, app, &name).await {
+            Some((event, data, _)) => outbound::channel_event(&event, &name, &data),
+            None => {
                 shard.hooks.pusher(app, PusherEvent::new("cache_miss", &name));
                 outbound::cache_miss(&name)
             }

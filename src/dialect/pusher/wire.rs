@@ -3,7 +3,7 @@
 //! number, since nodes may list them in another order. Also the rendezvous rule that names
 //! one node per channel to send its webhooks. Pure: encoding, chunking and ranking only.
 
-use super::replica::Snapshot;
+use super::{messages::CachedEvent, replica::Snapshot};
 use serde::{Deserialize, Serialize};
 
 /// A broadcast: a home shard's change, or a snapshot of everything it homes.
@@ -116,13 +116,23 @@ pub enum Ask {
     Subscribers { app: String, channel: String },
     /// The node's channels starting with `prefix`, with their subscribers there.
     Channels { app: String, prefix: String },
+    /// The last event of a cache channel published through the node.
+    Cache { app: String, channel: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum Told {
-    Count { count: u64 },
-    Channels { channels: Vec<(String, u64)> },
+    Count {
+        count: u64,
+    },
+    Channels {
+        channels: Vec<(String, u64)>,
+    },
+    /// (event, data, seconds left, stored at microseconds).
+    Cache {
+        cached: Option<CachedEvent>,
+    },
 }
 
 /// The node that sends a channel's webhooks: the one of `nodes` (this node and the others

@@ -135,7 +135,7 @@ pub fn forward(zato: &Zato, shard: &Shard, request: PublishReq, pub_time: u64) {
     let Some(link) = &shard.cluster else { return };
     let topic = request.topic.clone();
     match serde_json::to_vec(&NodePublish { request, pub_time }) {
-        Ok(body) => link.publish(zato.ns, &topic, body.into()),
+        Ok(body) => link.publish(zato.ns, &topic, body.into(), None),
         Err(e) => tracing::warn!("zato: cannot encode a publication for the cluster: {e}"),
     }
 }

@@ -51,7 +51,81 @@ function tail(s, n = 4000) {
  * `[[apps]]` table replaces the default app). The file is removed by stop().
  * Resolves to { host, port, proc, configPath, stop(), stdout(), stderr() }.
  */
-async function startServer({ shards = 2, extraArgs = [], config } = {}) {
+async function startServer(options = {}) {
+  // TLS takes the whole client port (no plain /metrics to wait on): one node.
+  const tls = /^\[tls\]/m.test(options.config || '');
+  if (NODES > 1 && !options.single && !tls) return startCluster(options);
+  return startNode(options);
+}
+
+// INTEROP_NODES=3 runs every file against a cluster: a nats-server and that many nodes linked
+// through it; `server.port` is node 0's (the SDKs publish and query there) and makeClient
+// spreads pusher-js clients over `server.ports` in turn.
+const NODES = Number(process.env.INTEROP_NODES || 1);
+const NATS = process.env.NATS_SERVER || '/usr/sbin/nats-server';
+
+function connects(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, HOST, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+async function until(check, label, ms = READY_TIMEOUT_MS) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`not reached within ${ms} ms: ${label}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function clusterNodes(node) {
+  const res = await fetch(`http://${HOST}:${node.port}/metrics`);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith('pushgate_cluster_nodes{'));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+async function startCluster({ shards = 2, extraArgs = [], config = '' } = {}) {
+  if (!fs.existsSync(NATS)) throw new Error(`INTEROP_NODES=${NODES} needs nats-server at ${NATS}`);
+  const natsPort = await freePort();
+  const nats = spawn(NATS, ['-a', HOST, '-p', String(natsPort)], { stdio: 'ignore' });
+  const nodes = [];
+  try {
+    await until(() => connects(natsPort), 'nats-server accepts connections');
+    for (let i = 0; i < NODES; i++) {
+      const section =
+        `\n[cluster]\nadapter = "nats"\nservers = ["nats://${HOST}:${natsPort}"]\n` +
+        `node = "interop-${i}"\nheartbeat_ms = 200\nnode_timeout_ms = 1500\n`;
+      nodes.push(await startNode({ shards, extraArgs, config: config + section }));
+    }
+    await until(
+      async () => (await Promise.all(nodes.map(clusterNodes))).every((n) => n === NODES - 1),
+      'the nodes see each other'
+    );
+  } catch (e) {
+    for (const node of nodes) await node.stop();
+    nats.kill('SIGKILL');
+    throw e;
+  }
+  return {
+    ...nodes[0],
+    ports: nodes.map((n) => n.port),
+    nodes,
+    async stop() {
+      const results = [];
+      for (const node of nodes) results.push(await node.stop());
+      nats.kill('SIGKILL');
+      return results[0];
+    },
+    stdout: () => nodes.map((n) => n.stdout()).join('\n'),
+    stderr: () => nodes.map((n) => n.stderr()).join('\n'),
+  };
+}
+
+async function startNode({ shards = 2, extraArgs = [], config } = {}) {
   const bin = binaryPath();
   if (!fs.existsSync(bin)) {
     throw new Error(
@@ -178,12 +252,15 @@ async function startServer({ shards = 2, extraArgs = [], config } = {}) {
 const clients = new Set();
 
 /** A pusher-js (Node build) client connected to the server over plain ws. */
+let nextNode = 0;
+
 function makeClient(server, opts = {}) {
+  const port = server.ports ? server.ports[nextNode++ % server.ports.length] : server.port;
   const client = new PusherClient(APP_KEY, {
     cluster: 'mt1',
     wsHost: server.host,
-    wsPort: server.port,
-    wssPort: server.port,
+    wsPort: port,
+    wssPort: port,
     forceTLS: false,
     enabledTransports: ['ws'],
     disableStats: true,

@@ -55,7 +55,7 @@ describe('pushgate: three nodes over NATS (pusher-js + pusher SDK)', { skip: !fs
       const config =
         `[cluster]\nadapter = "nats"\nservers = ["nats://${HOST}:${port}"]\n` +
         `node = "interop-${i}"\nheartbeat_ms = 200\nnode_timeout_ms = 1500\n`;
-      const node = await startServer({ shards: 2, config });
+      const node = await startServer({ shards: 2, config, single: true });
       nodes.push(node);
       sdks.push(makeSdk(node));
     }

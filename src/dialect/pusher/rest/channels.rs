@@ -150,10 +150,7 @@ pub async fn show(
         body.insert("subscription_count".into(), json!(subscribers));
     }
     if info.cache {
-        let home = shard.home_of(app, name);
-        if let Some(Answered::Cache(Some((_, data, ttl)))) =
-            pusher.ask(shard, home, Question::Cache { app, channel: name.to_string() }).await
-        {
+        if let Some((_, data, ttl)) = cluster::cached(pusher, shard, app, name).await {
             body.insert("cache".into(), json!({ "data": data, "ttl": ttl }));
         }
     }

@@ -197,10 +197,13 @@ async fn publish(pusher: &Pusher, shard: &Rc<Shard>, app: u16, events: Vec<Event
                 pusher.tell(shard, shard.home_of(app, name), tell);
             }
             let text = outbound::channel_event(&event.name, name, &event.data);
+            let exclude = event.socket_id.and_then(|s| pusher.addr_of(s));
+            let elsewhere = event.socket_id.filter(|_| exclude.is_none());
             items.push(PubItem {
                 topic: name.as_str().into(),
                 frame: Bytes::from(frame::text(&text)),
-                exclude: event.socket_id.and_then(|s| pusher.addr_of(s)),
+                exclude,
+                exclude_elsewhere: elsewhere.map(|s| s.to_string().into()),
                 report: shard.hooks.wants_emqx(EmqxKind::MessageDelivered, Some(name)),
             });
         }
