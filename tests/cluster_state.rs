@@ -275,6 +275,33 @@ fn a_new_node_learns_the_presence_the_others_hold_and_a_restarted_one_clears_its
 }
 
 #[test]
+fn a_node_restarted_with_fewer_shards_leaves_no_members_of_its_old_shards() {
+    let Some(nats) = nats() else { return };
+    // A timeout far longer than the test: only the restarted node's snapshot can clear it.
+    let section = |name: &str| {
+        format!(
+            "[cluster]\nadapter = \"nats\"\nservers = [\"{}\"]\nnode = \"{name}\"\n\
+             heartbeat_ms = 200\nnode_timeout_ms = 600000\n",
+            nats.url()
+        )
+    };
+    let node0 = Server::start(&section("node-0"), 1);
+    let node1 = Server::start(&section("node-1"), 2);
+    wait_until(|| node0.cluster_metric("nodes") == 1 && node1.cluster_metric("nodes") == 1);
+    // Members on eight channels: their home shards on node-1 are both of its shards.
+    let channels: Vec<String> = (0..8).map(|i| format!("presence-shrink-{i}")).collect();
+    for ch in &channels {
+        let client = join(&[&node0, &node1], &node1, ch, "u1", &[]);
+        std::mem::forget(client);
+    }
+    drop(node1);
+    let restarted = Server::start(&section("node-1"), 1);
+    for ch in &channels {
+        wait_until(|| users(&node0, ch).is_empty() && users(&restarted, ch).is_empty());
+    }
+}
+
+#[test]
 fn terminate_connections_reaches_every_node() {
     let Some(nats) = nats() else { return };
     let nodes = start_nodes(&nats, 3, 2, "");

@@ -168,7 +168,7 @@ pub fn on_broadcast(pusher: &Rc<Pusher>, shard: &Rc<Shard>, node: &Arc<str>, bod
                 home::on_notice(pusher, shard, Tell::Terminate { app, user_id: user });
             }
         }
-        Wire::Snapshot { shard: from, last, part } => {
+        Wire::Snapshot { shard: from, last, part, shards } => {
             let source = (node.clone(), from);
             let done = {
                 let mut side = pusher.cluster.borrow_mut();
@@ -182,6 +182,10 @@ pub fn on_broadcast(pusher: &Rc<Pusher>, shard: &Rc<Shard>, node: &Arc<str>, bod
             if let Some(snapshot) = done {
                 let t = pusher.cluster.borrow_mut().replica.replace(&source, &snapshot, homed);
                 apply(pusher, shard, t);
+                if from == 0 && shards > 0 {
+                    let t = pusher.cluster.borrow_mut().replica.drop_shards(node, shards);
+                    apply(pusher, shard, t);
+                }
             }
         }
         Wire::Hello { to } => {
@@ -245,7 +249,8 @@ fn send_snapshot(pusher: &Pusher, shard: &Shard) {
     let parts = wire::chunks(all, pusher.config.cluster.snapshot_chunk_bytes);
     let (n, me) = (parts.len(), shard.id() as u16);
     for (i, part) in parts.into_iter().enumerate() {
-        let wire = Wire::Snapshot { shard: me, last: i + 1 == n, part };
+        let shards = shard.nr_shards() as u16;
+        let wire = Wire::Snapshot { shard: me, last: i + 1 == n, part, shards };
         match serde_json::to_vec(&wire) {
             Ok(body) => link.broadcast(pusher.tag, Bytes::from(body)),
             Err(e) => tracing::warn!("pusher: cannot encode a snapshot: {e}"),

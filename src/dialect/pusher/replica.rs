@@ -191,6 +191,12 @@ impl Replica {
         normalize(self.forget(|s| &*s.0 == node, &|_, _| true))
     }
 
+    /// Drops what node `node` said through its shards numbered `shards` and above (it has
+    /// fewer shards now).
+    pub fn drop_shards(&mut self, node: &str, shards: u16) -> Transitions {
+        normalize(self.forget(|s| &*s.0 == node && s.1 >= shards, &|_, _| true))
+    }
+
     /// Removes every piece from sources `from` (of what is homed here).
     fn forget(
         &mut self,

@@ -28,7 +28,16 @@ pub enum Wire {
     /// One part of a home shard's snapshot; the receiver replaces what it holds of that
     /// source once the part with `last` set arrives (parts of one source are never
     /// interleaved with its changes: a shard sends them all in one step).
-    Snapshot { shard: u16, last: bool, part: Parts },
+    /// `shards` is the sender's shard count: pieces of its shards at or above it are stale (a
+    /// node restarted with fewer shards under the same name); 0 from a sender that does not
+    /// say.
+    Snapshot {
+        shard: u16,
+        last: bool,
+        part: Parts,
+        #[serde(default)]
+        shards: u16,
+    },
     /// "Send me your snapshots": `to` names the nodes asked (empty: every node).
     Hello { to: Vec<String> },
 }
