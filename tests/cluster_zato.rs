@@ -105,3 +105,21 @@ fn f002_22_wsx_subscribers_on_every_node_get_a_publication_made_on_any_node_once
         .collect();
     assert_eq!(pulled, ["0", "1", "2", "3", "4"]);
 }
+
+#[test]
+fn after_nats_restarts_the_nodes_follow_their_topics_again_and_publications_cross() {
+    let Some(mut nats) = nats() else { return };
+    let dirs: Vec<DataDir> = (0..2).map(|i| DataDir::new(&format!("restart-{i}"))).collect();
+    let nodes = start_nodes_with(&nats, 2, 1, |i| config(&dirs[i], "", &topics(&["/t"])));
+    let mut on_1 = Wsx::session(&nodes[1], USER);
+    on_1.subscribe("/t", json!({}));
+    let rest = Api::new(&nodes[0], USER);
+    let publish = |data: &str| {
+        rest.publish_ok("/t", data, json!({}));
+    };
+    check_crosses(&mut on_1, publish);
+    nats.stop();
+    nats.restart();
+    // Node 1 follows /t again once its link is back (the interest it held is resent).
+    check_crosses(&mut on_1, publish);
+}
