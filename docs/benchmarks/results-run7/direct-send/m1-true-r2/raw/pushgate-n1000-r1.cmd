@@ -1,0 +1,1 @@
+taskset -c 0 /work/bench-bin/pushgate-direct-0238 --host 127.0.0.1 --port P --shards 1 --pin; taskset -c 1 pushgate-load fanout -n 1000 -c 1 -r 40 -t 10 --payload-bytes 64 --port P --workers 1 --quiet --server-pid PID --json F

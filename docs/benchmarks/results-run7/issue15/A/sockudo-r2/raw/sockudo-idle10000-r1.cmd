@@ -1,0 +1,1 @@
+idle -n 10000 -c 1 --hold-secs 5

@@ -1,0 +1,1 @@
+fanout -n 10000 -c 1 -r 5 -t 10 --payload-bytes 64

@@ -1,0 +1,1 @@
+taskset -c 1 /work/bench-bin/pushgate-load-20d5bfd fanout -n 10000 -c 1 -r 2 -t 10 --payload-bytes 64 --port 6507 --workers 1 --quiet --server-pid 19395 --json /work/bench-runs/issue15-20261130T021341Z/B/raw/B2-r3.json

@@ -1,0 +1,1 @@
+ /work/bench-bin/pushgate-load-20d5bfd fanout -n 10000 -c 1 -r 2 -t 10 --payload-bytes 64 --port 6506 --workers 2 --quiet --server-pid 19360 --json /work/bench-runs/issue15-20261130T021341Z/B/raw/B4-r2.json

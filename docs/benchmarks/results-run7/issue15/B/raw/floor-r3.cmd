@@ -1,0 +1,1 @@
+/work/bench-bin/pushgate-load-20d5bfd floor --sockets 10000 --frame-bytes 112 --count 1000000 --sender-cpu 0 --reader-cpu 1 --reader-spin --json /work/bench-runs/issue15-20261130T021341Z/B/raw/floor-r3.json
