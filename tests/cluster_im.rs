@@ -114,3 +114,42 @@ fn f001_04_a_second_connection_of_a_device_on_another_node_closes_the_first() {
     assert_eq!(second.try_recv(500), None, "a different device closes nothing");
     assert_eq!(tablet.try_recv(100), None);
 }
+
+#[test]
+fn an_answer_missing_a_node_says_so_with_x_pushgate_partial() {
+    let Some(nats) = nats() else { return };
+    // A killed node stays in the live set for a minute here, so the push API still asks it
+    // and answers without it after query_timeout_ms.
+    let config = |name: &str| {
+        format!(
+            "[cluster]\nadapter = \"nats\"\nservers = [\"{}\"]\nnode = \"{name}\"\n\
+             heartbeat_ms = 200\nnode_timeout_ms = 60000\nquery_timeout_ms = 300\n",
+            nats.url()
+        )
+    };
+    let mut nodes: Vec<Server> =
+        (0..3).map(|i| Server::start(&config(&format!("node-{i}")), 1)).collect();
+    wait_until(|| nodes.iter().all(|node| node.cluster_metric("nodes") == 2));
+    let _on_1 = ImClient::connect(&nodes[1], "p", "ios", "d1");
+    let on_2 = ImClient::connect(&nodes[2], "p", "web", "d2");
+    let filter = json!({"userIds": ["p"]});
+    wait_until(|| conns_partial(&nodes[0], &filter) == (vec!["d1".into(), "d2".into()], false));
+    drop(on_2);
+    drop(nodes.remove(2));
+    assert_eq!(conns_partial(&nodes[0], &filter), (vec!["d1".to_string()], true));
+}
+
+/// The devices `getUserConn` lists on `node`, and whether the answer says it is partial.
+fn conns_partial(node: &Server, filter: &Value) -> (Vec<String>, bool) {
+    let url = format!("http://127.0.0.1:{}/im/getUserConn", node.port);
+    let mut reply = common::agent()
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .header("Authorization", &format!("Bearer {}", common::im::API_KEY))
+        .send(filter.to_string())
+        .expect("http request");
+    let partial = reply.headers().get("x-pushgate-partial").is_some_and(|v| v == "true");
+    let text = reply.body_mut().read_to_string().unwrap_or_default();
+    let answer: Value = serde_json::from_str(&text).expect("json");
+    (devices(&answer["connParams"]), partial)
+}

@@ -5,7 +5,8 @@
 //!   and asks every other node to apply it too ([`NodeMatch`]), then merges what they matched,
 //!   as xxim's API pushes to every gateway pod and merges the answers. A user is reported
 //!   failed only if no node that answered has a matching connection; an answer some node
-//!   missed is partial (`X-Pushgate-Partial: true` over HTTP, counted in `/metrics`).
+//!   missed is partial (`X-Pushgate-Partial: true` over HTTP, the same trailing metadata over
+//!   gRPC, counted in `/metrics`).
 //! - The duplicate-device rule across nodes: the user's home shard broadcasts each new
 //!   connection ([`NodeConnected`]); on every other node the user's home shard closes its own
 //!   connections of that device that are older, by (connect time, node name), so of two

@@ -101,15 +101,18 @@ pub struct GrpcResponse {
     pub message: String,
     /// The reply message (encoded protobuf); sent only with OK.
     pub body: Bytes,
+    /// Cluster mode: some node did not answer in time; the trailers say
+    /// `x-pushgate-partial: true` (sent only with OK).
+    pub partial: bool,
 }
 
 impl GrpcResponse {
     pub fn ok(body: Bytes) -> GrpcResponse {
-        GrpcResponse { status: Code::OK, message: String::new(), body }
+        GrpcResponse { status: Code::OK, message: String::new(), body, partial: false }
     }
 
     pub fn error(status: Code, message: impl Into<String>) -> GrpcResponse {
-        GrpcResponse { status, message: message.into(), body: Bytes::new() }
+        GrpcResponse { status, message: message.into(), body: Bytes::new(), partial: false }
     }
 }
 
@@ -253,6 +256,9 @@ fn reply(reply: H2Reply) -> http::Response<ReplyBody> {
 fn grpc_response(reply: GrpcResponse) -> http::Response<ReplyBody> {
     let mut status = http::HeaderMap::new();
     status.insert("grpc-status", HeaderValue::from(reply.status.0));
+    if reply.partial {
+        status.insert("x-pushgate-partial", HeaderValue::from_static("true"));
+    }
     if !reply.message.is_empty() {
         let message = wire::encode_message(&reply.message);
         if let Ok(value) = HeaderValue::try_from(message) {
@@ -312,6 +318,23 @@ mod tests {
         assert_eq!(response.headers()[CONTENT_TYPE], "application/grpc");
         assert!(response.headers().get("grpc-status").is_none(), "status goes in trailers");
         assert!(!response.body().is_end_stream());
+    }
+
+    #[test]
+    fn a_partial_answer_says_so_in_its_trailers() {
+        let reply =
+            GrpcResponse { partial: true, ..GrpcResponse::ok(Bytes::from_static(b"\x0a\x00")) };
+        let body = grpc_response(reply).into_body();
+        let collected = futures_lite::future::block_on(http_body_util::BodyExt::collect(body));
+        let collected = collected.expect("an infallible body");
+        let trailers = collected.trailers().expect("trailers");
+        assert_eq!(trailers["grpc-status"], "0");
+        assert_eq!(trailers["x-pushgate-partial"], "true");
+        let whole = GrpcResponse::ok(Bytes::from_static(b"\x0a\x00"));
+        let body = grpc_response(whole).into_body();
+        let collected = futures_lite::future::block_on(http_body_util::BodyExt::collect(body));
+        let trailers = collected.expect("an infallible body").trailers().cloned();
+        assert!(trailers.is_some_and(|t| t.get("x-pushgate-partial").is_none()));
     }
 
     #[test]

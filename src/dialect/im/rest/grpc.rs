@@ -52,12 +52,14 @@ async fn answer(im: &Rc<Im>, shard: &Rc<Shard>, request: H2Request) -> GrpcRespo
     let invalid = |what: &str| GrpcResponse::error(Code::INVALID_ARGUMENT, format!("bad {what}"));
     // Field 1, an empty `CommonResp` (code 0), opens every answer.
     let mut reply = vec![0x0a, 0x00];
+    let mut partial = false;
     match (request.path.as_str(), method(&request.path)) {
         (_, Some("SendMsg")) => {
             let Ok(req) = SendMsgReq::decode(body) else { return invalid("SendMsgReq") };
             let filter = filter(req.get_user_conn_req);
             let listed =
                 push::send_msg(im, shard, filter, req.event, req.data, Format::Proto).await;
+            partial = listed.partial;
             reply.extend_from_slice(&listed.list);
             for user_id in listed.missing {
                 let param = ConnParam { user_id, ..ConnParam::default() };
@@ -66,11 +68,12 @@ async fn answer(im: &Rc<Im>, shard: &Rc<Shard>, request: H2Request) -> GrpcRespo
         }
         (_, Some("KickUserConn")) => {
             let Ok(req) = KickUserConnReq::decode(body) else { return invalid("KickUserConnReq") };
-            push::kick(im, shard, filter(req.get_user_conn_req)).await;
+            partial = push::kick(im, shard, filter(req.get_user_conn_req)).await.partial;
         }
         (_, Some(_)) => {
             let Ok(req) = GetUserConnReq::decode(body) else { return invalid("GetUserConnReq") };
             let listed = push::get_user_conn(im, shard, filter(Some(req)), Format::Proto).await;
+            partial = listed.partial;
             reply.extend_from_slice(&listed.list);
         }
         (SEND_NOTICE, None) => {
@@ -93,7 +96,7 @@ async fn answer(im: &Rc<Im>, shard: &Rc<Shard>, request: H2Request) -> GrpcRespo
             )
         }
     };
-    GrpcResponse::ok(reply.into())
+    GrpcResponse { partial, ..GrpcResponse::ok(reply.into()) }
 }
 
 fn filter(req: Option<GetUserConnReq>) -> Filter {
