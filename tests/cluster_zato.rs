@@ -123,3 +123,31 @@ fn after_nats_restarts_the_nodes_follow_their_topics_again_and_publications_cros
     // Node 1 follows /t again once its link is back (the interest it held is resent).
     check_crosses(&mut on_1, publish);
 }
+
+#[test]
+/// Feature line F002-15 (../shared/reference/seed-systems.md).
+fn f002_15_get_messages_and_unsubscribe_reach_the_node_that_holds_the_sub_key() {
+    let Some(nats) = nats() else { return };
+    let dirs: Vec<DataDir> = (0..2).map(|i| DataDir::new(&format!("pull-{i}"))).collect();
+    let nodes = start_nodes_with(&nats, 2, 1, |i| config(&dirs[i], "", &topics(&["/t"])));
+    let on_0 = Api::new(&nodes[0], USER);
+    let on_1 = Api::new(&nodes[1], USER);
+    let key = on_0.subscribe_ok("/t");
+    on_0.publish_ok("/t", "a", json!({}));
+    on_0.publish_ok("/t", "b", json!({}));
+    // Through the other node, as a load balancer may send it.
+    let data: Vec<String> = on_1
+        .messages("/t", &key)
+        .iter()
+        .filter_map(|m| m["data"].as_str().map(String::from))
+        .collect();
+    assert_eq!(data, ["a", "b"]);
+    assert!(on_0.messages("/t", &key).is_empty(), "taken once, on the node that holds them");
+    let (status, answer, _) = on_1.unsubscribe("/t", &key);
+    assert_eq!(status, 200, "{answer}");
+    let (status, _, _) = on_0.get_messages("/t", &key);
+    assert_eq!(status, 403, "the subscription is gone");
+    // A sub_key no node holds is refused as before.
+    let (status, _, _) = on_1.get_messages("/t", "zpsk.rest.nobody");
+    assert_eq!(status, 403);
+}

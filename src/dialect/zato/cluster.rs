@@ -16,15 +16,23 @@
 //!   back), so the publishing node keeps nothing for a topic another node follows. A
 //!   publication racing a first subscription on another node may be kept in the publishing
 //!   node's backlog as well as delivered there.
+//! - A REST pull subscription lives on the node where it was made; `get-messages` and
+//!   unsubscribe for a sub_key this node does not hold ask the other nodes ([`NodeAsk`]), and
+//!   the one that holds it answers, so a load balancer may send them anywhere.
 //! - Not guaranteed: the publisher's answer covers the publishing node's queues; NATS core
 //!   keeps nothing for a node that is away, so a node down or unlinked during a publication
 //!   misses it (counted in `pushgate_cluster_missed_while_down_total` on the sender).
 
-use super::{home, messages::PublishReq, Zato};
+use super::{
+    home,
+    messages::{PublishReq, Question},
+    Zato,
+};
 use crate::engine::shard::Shard;
 use ahash::{AHashMap, AHashSet};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::{rc::Rc, sync::Arc};
 
 /// What Zato nodes broadcast to each other: which topics a home shard follows.
@@ -77,6 +85,48 @@ pub struct NodePublish {
     pub request: PublishReq,
     /// When the publishing node received it, microseconds since the epoch.
     pub pub_time: u64,
+}
+
+/// A sub_key operation for the node that holds the subscription.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum NodeAsk {
+    Fetch { topic: String, sub_key: String, endpoint: String },
+    Unsubscribe { topic: String, sub_key: String, endpoint: String },
+}
+
+impl NodeAsk {
+    fn question(self) -> (String, Question) {
+        match self {
+            NodeAsk::Fetch { topic, sub_key, endpoint } => {
+                (topic.clone(), Question::Fetch { topic, sub_key, endpoint })
+            }
+            NodeAsk::Unsubscribe { topic, sub_key, endpoint } => {
+                (topic.clone(), Question::Unsubscribe { topic, sub_key, endpoint: Some(endpoint) })
+            }
+        }
+    }
+}
+
+/// Asks the other nodes to do `ask` for a sub_key this node does not hold; the answer of the
+/// node that holds it (`None`: no node answered with success).
+pub async fn elsewhere(zato: &Zato, shard: &Shard, ask: &NodeAsk) -> Option<Value> {
+    let link = shard.cluster.as_ref()?;
+    let body = serde_json::to_vec(ask).ok()?;
+    let (answers, _) = link.query(zato.tag, body.into()).await;
+    answers.iter().find_map(|(_, body)| serde_json::from_slice::<Option<Value>>(body).ok()?)
+}
+
+/// Another node's [`NodeAsk`]: done on this node's home of the topic; the JSON answer when it
+/// succeeded, `null` otherwise (this node does not hold the sub_key, or refuses).
+pub async fn answer(zato: &Rc<Zato>, shard: &Rc<Shard>, body: &[u8]) -> Bytes {
+    let Ok(ask) = serde_json::from_slice::<NodeAsk>(body) else {
+        return Bytes::from_static(b"null");
+    };
+    let (topic, question) = ask.question();
+    let home = zato.home(shard, &topic);
+    let done = zato.ask(shard, home, question).await.and_then(Result::ok);
+    serde_json::to_vec(&done).map(Bytes::from).unwrap_or_else(|_| Bytes::from_static(b"null"))
 }
 
 /// Follows or unfollows `topic` on the cluster after its subscriptions changed on this (its

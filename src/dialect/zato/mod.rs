@@ -321,6 +321,16 @@ impl Dialect for ZatoDialect {
         cluster::on_broadcast(&self.0, shard, node, &body);
     }
 
+    fn answer_node(
+        &self,
+        shard: &Rc<Shard>,
+        _node: &Arc<str>,
+        body: bytes::Bytes,
+    ) -> LocalFuture<'static, bytes::Bytes> {
+        let (zato, shard) = (self.0.clone(), shard.clone());
+        Box::pin(async move { cluster::answer(&zato, &shard, &body).await })
+    }
+
     fn on_nodes(&self, shard: &Rc<Shard>, up: &[Arc<str>], gone: &[Arc<str>], _: &[Arc<str>]) {
         cluster::on_gone(&self.0, gone);
         if !up.is_empty() {

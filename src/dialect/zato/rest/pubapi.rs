@@ -5,6 +5,7 @@
 use super::{Call, Outcome};
 use crate::{
     dialect::zato::{
+        cluster::{self, NodeAsk},
         error::ZatoError,
         fields,
         messages::{Question, SubscribeReq, Target},
@@ -70,9 +71,29 @@ async fn fetch_with(
     sub_key: String,
     endpoint: String,
 ) -> Outcome {
+    let ask = NodeAsk::Fetch {
+        topic: topic.to_string(),
+        sub_key: sub_key.clone(),
+        endpoint: endpoint.clone(),
+    };
     let question = Question::Fetch { topic: topic.to_string(), sub_key, endpoint };
-    let messages = answered(zato.ask(shard, zato.home(shard, topic), question).await)?;
-    Ok((200, messages))
+    let messages = answered(zato.ask(shard, zato.home(shard, topic), question).await);
+    Ok((200, or_elsewhere(zato, shard, messages, ask).await?))
+}
+
+/// A sub_key this node does not hold (403) may be another node's: it answers instead.
+async fn or_elsewhere(
+    zato: &Zato,
+    shard: &Shard,
+    here: Result<Value, ZatoError>,
+    ask: NodeAsk,
+) -> Result<Value, ZatoError> {
+    match here {
+        Err(e) if e.status == 403 && shard.cluster.is_some() => {
+            cluster::elsewhere(zato, shard, &ask).await.ok_or(e)
+        }
+        other => other,
+    }
 }
 
 /// `POST /zato/pubsub/subscribe/topic/{topic}`. Zato's REST subscriptions are pull ones; a
@@ -104,8 +125,14 @@ pub async fn unsubscribe(zato: &Rc<Zato>, shard: &Rc<Shard>, call: &Call, topic:
     permitted(zato, index, topic, false)?;
     let body = fields::object(&call.body)?;
     let key = sub_key(call, &body)?.ok_or_else(ZatoError::forbidden)?;
+    let ask = NodeAsk::Unsubscribe {
+        topic: topic.to_string(),
+        sub_key: key.clone(),
+        endpoint: name.clone(),
+    };
     let question =
         Question::Unsubscribe { topic: topic.to_string(), sub_key: key, endpoint: Some(name) };
-    answered(zato.ask(shard, zato.home(shard, topic), question).await)?;
+    let here = answered(zato.ask(shard, zato.home(shard, topic), question).await);
+    or_elsewhere(zato, shard, here, ask).await?;
     Ok((200, serde_json::json!({})))
 }
