@@ -80,6 +80,16 @@ pub fn cluster_toml(nats: &Nats, name: &str, extra: &str) -> String {
     )
 }
 
+/// The `[cluster]` section of a node that the others keep in the live set for a minute after
+/// it dies, and whose queries give up after 300 ms: for answers some live node missed.
+pub fn missing_node_toml(nats: &Nats, name: &str) -> String {
+    format!(
+        "[cluster]\nadapter = \"nats\"\nservers = [\"{}\"]\nnode = \"{name}\"\n\
+         heartbeat_ms = 200\nnode_timeout_ms = 60000\nquery_timeout_ms = 300\n",
+        nats.url()
+    )
+}
+
 /// `n` nodes named node-0.. with `shards` shards each; `toml` goes before the cluster section.
 pub fn start_nodes(nats: &Nats, n: usize, shards: usize, toml: &str) -> Vec<Server> {
     start_nodes_with(nats, n, shards, |_| toml.to_string())

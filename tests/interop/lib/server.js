@@ -74,7 +74,8 @@ function connects(port) {
   });
 }
 
-async function until(check, label, ms = READY_TIMEOUT_MS) {
+/** Polls `check` every 50 ms until it holds; throws after `ms`. */
+async function until(check, label, ms = 15_000) {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`not reached within ${ms} ms: ${label}`);
@@ -322,6 +323,10 @@ function serverPerFile(onStart, options = { shards: 2 }) {
 }
 
 module.exports = {
+  NATS,
+  until,
+  connects,
+  clusterNodes,
   APP_ID,
   APP_KEY,
   APP_SECRET,

@@ -8,39 +8,14 @@ const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 
-const { startServer, makeSdk, freePort, disconnectAll, HOST } = require('../lib/server');
+const {
+  startServer, makeSdk, freePort, disconnectAll, HOST, NATS, until, connects, clusterNodes,
+} = require('../lib/server');
 const { sleep, uniqueChannel, subscribe, makeRecorder, recordEvents } = require('../lib/helpers');
 const { makeAuthClient, jsonBody } = require('../lib/clients');
 
-const NATS = process.env.NATS_SERVER || '/usr/sbin/nats-server';
 const GRACE_MS = 400;
-
-async function until(check, label, ms = 15_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > end) throw new Error(`not reached within ${ms} ms: ${label}`);
-    await sleep(50);
-  }
-}
-
-function connects(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, HOST, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
-}
-
-async function clusterNodes(node) {
-  const res = await fetch(`http://${HOST}:${node.port}/metrics`);
-  const line = (await res.text()).split('\n').find((l) => l.startsWith('pushgate_cluster_nodes{'));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
 
 describe('pushgate: three nodes over NATS (pusher-js + pusher SDK)', { skip: !fs.existsSync(NATS) && 'nats-server is not installed', timeout: 58_000 }, () => {
   let nats;
