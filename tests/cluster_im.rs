@@ -8,7 +8,7 @@ mod common;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use common::{
-    cluster::{missing_node_toml, nats_binary, start_nodes, wait_until, Nats},
+    cluster::{nats_binary, start_nodes, start_slow_to_forget, wait_until, Nats},
     im::{Frame, ImClient},
     Server,
 };
@@ -120,9 +120,7 @@ fn an_answer_missing_a_node_says_so_with_x_pushgate_partial() {
     let Some(nats) = nats() else { return };
     // A killed node stays in the live set for a minute here, so the push API still asks it
     // and answers without it after query_timeout_ms.
-    let mut nodes: Vec<Server> =
-        (0..3).map(|i| Server::start(&missing_node_toml(&nats, &format!("node-{i}")), 1)).collect();
-    wait_until(|| nodes.iter().all(|node| node.cluster_metric("nodes") == 2));
+    let mut nodes = start_slow_to_forget(&nats, 3);
     let _on_1 = ImClient::connect(&nodes[1], "p", "ios", "d1");
     let on_2 = ImClient::connect(&nodes[2], "p", "web", "d2");
     let filter = json!({"userIds": ["p"]});

@@ -9,7 +9,7 @@ mod common;
 mod hook_receiver;
 
 use common::{
-    cluster::{cluster_toml, missing_node_toml, nats_binary, start_nodes, wait_until, Nats},
+    cluster::{cluster_toml, nats_binary, start_nodes, start_slow_to_forget, wait_until, Nats},
     Client, Server,
 };
 use hook_receiver::{accepted_events, Receiver};
@@ -357,9 +357,7 @@ fn an_answer_missing_a_node_says_so_with_x_pushgate_partial() {
     let Some(nats) = nats() else { return };
     // A node that dies stays in the live set for a minute here, so queries still ask it and
     // go without its answer after query_timeout_ms.
-    let mut nodes: Vec<Server> =
-        (0..3).map(|i| Server::start(&missing_node_toml(&nats, &format!("node-{i}")), 1)).collect();
-    wait_until(|| nodes.iter().all(|node| node.cluster_metric("nodes") == 2));
+    let mut nodes = start_slow_to_forget(&nats, 3);
     let mut one = nodes[1].client();
     one.subscribe("partial");
     let mut two = nodes[2].client();

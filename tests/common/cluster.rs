@@ -80,14 +80,19 @@ pub fn cluster_toml(nats: &Nats, name: &str, extra: &str) -> String {
     )
 }
 
-/// The `[cluster]` section of a node that the others keep in the live set for a minute after
-/// it dies, and whose queries give up after 300 ms: for answers some live node missed.
-pub fn missing_node_toml(nats: &Nats, name: &str) -> String {
-    format!(
-        "[cluster]\nadapter = \"nats\"\nservers = [\"{}\"]\nnode = \"{name}\"\n\
-         heartbeat_ms = 200\nnode_timeout_ms = 60000\nquery_timeout_ms = 300\n",
-        nats.url()
-    )
+/// `n` one-shard nodes that keep a killed node in the live set for a minute and give up on a
+/// query after 300 ms, once they see each other: for answers some live node missed.
+pub fn start_slow_to_forget(nats: &Nats, n: usize) -> Vec<Server> {
+    let toml = |name: String| {
+        format!(
+            "[cluster]\nadapter = \"nats\"\nservers = [\"{}\"]\nnode = \"{name}\"\n\
+             heartbeat_ms = 200\nnode_timeout_ms = 60000\nquery_timeout_ms = 300\n",
+            nats.url()
+        )
+    };
+    let nodes: Vec<Server> = (0..n).map(|i| Server::start(&toml(format!("node-{i}")), 1)).collect();
+    wait_until(|| nodes.iter().all(|node| node.cluster_metric("nodes") == (n - 1) as u64));
+    nodes
 }
 
 /// `n` nodes named node-0.. with `shards` shards each; `toml` goes before the cluster section.
