@@ -426,10 +426,10 @@ impl Thread {
     }
 }
 
-/// The node a message came from (its `node` header).
 /// The header naming a publisher's connection that must not receive a publication.
 const EXCLUDE: &str = "exclude";
 
+/// The node a message came from (its `node` header).
 fn sender(msg: &Message) -> Option<Arc<str>> {
     Some(msg.headers.as_ref()?.get("node")?.as_str().into())
 }
